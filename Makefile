@@ -1,0 +1,44 @@
+# bpfprof — make targets are the interface: build, test, generate, bench, demo, lint.
+
+GO       ?= go
+BIN      := bin/bpfprof
+CLANG    ?= clang
+# Debug info names sources repo-relative (testdata/hot.bpf.c) and the
+# objects are byte-for-byte reproducible.
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror \
+	-fdebug-prefix-map=$(CURDIR)=. -fdebug-compilation-dir=.
+BPF_SRCS := $(wildcard testdata/*.bpf.c)
+BPF_OBJS := $(BPF_SRCS:.c=.o)
+
+.PHONY: all build test generate bench demo lint clean fuzz
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/bpfprof
+
+# Privileged tests need root; under CI=true they fail instead of skipping.
+test: build
+	$(GO) test -count=1 ./...
+
+generate: $(BPF_OBJS)
+	$(GO) generate ./...
+
+testdata/%.bpf.o: testdata/%.bpf.c testdata/bpf_helpers.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+	llvm-strip -g --keep-section=.BTF --keep-section=.BTF.ext $@ 2>/dev/null || true
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+	./scripts/bench.sh
+
+demo: build
+	$(BIN) list --demo
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,58 @@
+package symbolize
+
+// Kind says what kind of code an address belongs to.
+type Kind uint8
+
+// Kinds of frames.
+const (
+	KindUnknown Kind = iota
+	KindKernel
+	KindBPF
+	KindUser
+)
+
+// Frame is one resolved address.
+type Frame struct {
+	Kind Kind
+	Addr uint64
+	// Func is the function's name, never empty: a kernel symbol, a BPF
+	// function's BTF name (subprograms by their own name), an ELF or Go
+	// symbol; "[unknown]" style names where nothing better is known.
+	Func string
+	// SystemName is the name the kernel and perf use where it differs from
+	// Func: bpf_prog_<tag>_<func> for BPF frames.
+	SystemName string
+	// Offset is Addr minus the start of Func.
+	Offset uint64
+	// File, Line and Column locate the source: BTF line info for BPF frames,
+	// pclntab for Go binaries. File is empty when unknown.
+	File         string
+	Line, Column uint32
+	// Source is the text of the source line BTF carries, for BPF frames.
+	Source string
+	// Mapping is the object holding the address; nil when unknown.
+	Mapping *Mapping
+	// Prog is the BPF program for BPF frames, nil otherwise.
+	Prog *Prog
+}
+
+// Mapping is an object code lives in: the kernel, one BPF program's JIT
+// image, or a mapped file of a process.
+type Mapping struct {
+	Kind         Kind
+	Start, Limit uint64
+	// Offset is the file offset that Start maps.
+	Offset uint64
+	// File is "[kernel.kallsyms]", "[bpf] NAME", or the path of a mapped file.
+	File string
+	// BuildID is the ELF build ID in hex, or the tag of a BPF program.
+	BuildID string
+}
+
+// Prog names a BPF program a frame belongs to.
+type Prog struct {
+	ID   uint32
+	Tag  string // hex, as bpftool prints it
+	Type string // bpftool's type name: xdp, socket_filter, tracepoint, ...
+	Name string // full name: the BTF name of the main function
+}
