@@ -4,9 +4,11 @@ GO       ?= go
 BIN      := bin/bpfprof
 CLANG    ?= clang
 # Debug info names sources repo-relative (testdata/hot.bpf.c) and the
-# objects are byte-for-byte reproducible.
+# objects are byte-for-byte reproducible wherever the checkout lives. The
+# compilation directory "." is mapped to "", because LLVM's BTF writer joins
+# it to the file name ("./testdata/hot.bpf.c") when it is not empty.
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror \
-	-fdebug-prefix-map=$(CURDIR)=. -fdebug-compilation-dir=.
+	-fdebug-compilation-dir=. -fdebug-prefix-map=.=
 BPF_SRCS := $(wildcard testdata/*.bpf.c)
 BPF_OBJS := $(BPF_SRCS:.c=.o)
 
@@ -26,7 +28,6 @@ generate: $(BPF_OBJS)
 
 testdata/%.bpf.o: testdata/%.bpf.c testdata/bpf_helpers.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
-	llvm-strip -g --keep-section=.BTF --keep-section=.BTF.ext $@ 2>/dev/null || true
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem ./...

@@ -1,0 +1,201 @@
+// Package testprogs loads the BPF programs bundled in testdata/ (built from
+// testdata/*.bpf.c by 'make generate') and drives them with
+// BPF_PROG_TEST_RUN, for the tests of every package and for the demo
+// workload of 'bpfprof list --demo'.
+//
+// Loading needs CAP_BPF (and CAP_PERFMON, CAP_SYS_ADMIN to read BTF back from
+// the kernel), in practice root. It does not import "testing", so the bpfprof
+// binary can link it.
+package testprogs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfprof/bpfprof"
+	"github.com/bpfprof/bpfprof/internal/errs"
+)
+
+// Names of the bundled objects: Load(Hot) loads testdata/hot.bpf.o.
+const (
+	// Hot is a socket filter spending nearly all its time on the source
+	// line marked "hot".
+	Hot = "hot"
+	// Subprog is an XDP program calling a non-inlined BPF-to-BPF
+	// subprogram, which does most of the work on the line marked "sub-hot".
+	Subprog = "subprog"
+	// Maps is a socket filter using a hash map and an array map; its map
+	// lookup is on the line marked "maps-lookup".
+	Maps = "maps"
+	// Tracepoint is a tracepoint program counting system calls once
+	// attached to raw_syscalls/sys_enter.
+	Tracepoint = "tracepoint"
+)
+
+// Full BTF names of the bundled functions. The kernel keeps only the first
+// 15 characters of a program's name: HotFunc is "bpfprof_hot_loo" there.
+const (
+	// HotFunc is the program of Hot.
+	HotFunc = "bpfprof_hot_loop_socket"
+	// SubprogFunc is the main program of Subprog.
+	SubprogFunc = "bpfprof_xdp_main"
+	// SubprogSubFunc is the subprogram SubprogFunc calls.
+	SubprogSubFunc = "bpfprof_xdp_sub"
+	// MapsFunc is the program of Maps.
+	MapsFunc = "bpfprof_maps"
+	// TracepointFunc is the program of Tracepoint.
+	TracepointFunc = "bpfprof_sys_enter"
+)
+
+// Names of the bundled maps.
+const (
+	// MapsHash is the hash map of Maps (u32 key, u64 value).
+	MapsHash = "bpfprof_hash"
+	// MapsArray is the array map of Maps (u32 key, u64 value).
+	MapsArray = "bpfprof_array"
+	// TracepointCount is the array map of Tracepoint: slot 0 holds the
+	// number of system calls seen (u32 key, u64 value).
+	TracepointCount = "bpfprof_calls"
+)
+
+// mainFunc gives the main program of each bundled object.
+func mainFunc(name string) (string, bool) {
+	switch name {
+	case Hot:
+		return HotFunc, true
+	case Subprog:
+		return SubprogFunc, true
+	case Maps:
+		return MapsFunc, true
+	case Tracepoint:
+		return TracepointFunc, true
+	}
+	return "", false
+}
+
+// Object is one loaded testdata object: its programs and maps, and for
+// Tracepoint the link once attached. It is not safe for concurrent Attach
+// and Close; its Program may be driven from any goroutine until Close.
+type Object struct {
+	name string
+	coll *ebpf.Collection
+	prog *ebpf.Program
+	link link.Link
+}
+
+// Load loads testdata/<name>.bpf.o (name is one of Hot, Subprog, Maps,
+// Tracepoint) from the embedded bpfprof.TestdataFS with cilium/ebpf.
+// Requires CAP_BPF; a missing privilege gives an error matching
+// errs.ErrPermission, an unknown name one matching errs.ErrNotFound.
+func Load(name string) (*Object, error) {
+	path := objectPath(name)
+	fn, ok := mainFunc(name)
+	if !ok {
+		return nil, fmt.Errorf("load %s: no bundled object %q: %w", path, name, errs.ErrNotFound)
+	}
+	raw, err := bpfprof.TestdataFS.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	coll, err := ebpf.NewCollection(spec)
+	if err != nil {
+		return nil, fmt.Errorf("load %s: %w", path, classify(err))
+	}
+	prog := coll.Programs[fn]
+	if prog == nil {
+		coll.Close()
+		return nil, fmt.Errorf("load %s: no program %s: %w", path, fn, errs.ErrNotFound)
+	}
+	return &Object{name: name, coll: coll, prog: prog}, nil
+}
+
+func objectPath(name string) string { return "testdata/" + name + ".bpf.o" }
+
+// Program returns the object's main program (HotFunc, SubprogFunc, MapsFunc
+// or TracepointFunc), or nil after Close.
+func (o *Object) Program() *ebpf.Program { return o.prog }
+
+// Collection returns every program and map of the object, or nil after
+// Close. The Object owns it: close the Object, not the Collection.
+func (o *Object) Collection() *ebpf.Collection { return o.coll }
+
+// Attach attaches the Tracepoint object's program to the
+// raw_syscalls/sys_enter tracepoint, so every system call on the machine
+// runs it. Other objects return an error matching errs.ErrNotSupported.
+//
+// The tracepoint is found through tracefs: if tracefs is not mounted
+// anywhere, Attach mounts it at /sys/kernel/tracing and leaves it there.
+// Requires CAP_BPF, CAP_PERFMON and (to mount tracefs) CAP_SYS_ADMIN.
+func (o *Object) Attach() error {
+	if o.name != Tracepoint {
+		return fmt.Errorf("attach %s: only %s attaches: %w", o.name, Tracepoint, errs.ErrNotSupported)
+	}
+	if o.coll == nil {
+		return fmt.Errorf("attach %s: object is closed", o.name)
+	}
+	if o.link != nil {
+		return fmt.Errorf("attach %s: already attached", o.name)
+	}
+	if err := ensureTracefs(); err != nil {
+		return fmt.Errorf("attach %s to raw_syscalls/sys_enter: %w", o.name, err)
+	}
+	l, err := link.Tracepoint("raw_syscalls", "sys_enter", o.prog, nil)
+	if err != nil {
+		return fmt.Errorf("attach %s to raw_syscalls/sys_enter: %w", o.name, classify(err))
+	}
+	o.link = l
+	return nil
+}
+
+// Close detaches the object's link, if any, and unloads its programs and
+// maps. Closing again does nothing.
+func (o *Object) Close() error {
+	var err error
+	if o.link != nil {
+		if e := o.link.Close(); e != nil {
+			err = fmt.Errorf("detach %s: %w", o.name, e)
+		}
+		o.link = nil
+	}
+	if o.coll != nil {
+		o.coll.Close()
+		o.coll, o.prog = nil, nil
+	}
+	return err
+}
+
+// classify makes a missing privilege match errs.ErrPermission and a missing
+// kernel feature errs.ErrNotSupported, keeping cilium/ebpf's text and chain.
+func classify(err error) error {
+	var verr *ebpf.VerifierError
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, unix.EPERM),
+		// The verifier also answers EACCES for programs it rejects: that
+		// is a bad program, not a missing privilege.
+		errors.Is(err, unix.EACCES) && !errors.As(err, &verr):
+		return sentinelError{err, errs.ErrPermission}
+	case errors.Is(err, ebpf.ErrNotSupported):
+		return sentinelError{err, errs.ErrNotSupported}
+	}
+	return err
+}
+
+// sentinelError reads as err and matches both err's chain and sentinel.
+type sentinelError struct {
+	err      error
+	sentinel error
+}
+
+func (e sentinelError) Error() string   { return e.err.Error() }
+func (e sentinelError) Unwrap() []error { return []error{e.err, e.sentinel} }
