@@ -62,6 +62,16 @@ func SkipIfNoPermission(tb testing.TB, err error) {
 	}
 }
 
+// fuzzing reports whether the test binary runs as a fuzzer or fuzz worker.
+func fuzzing() bool {
+	for _, a := range os.Args[1:] {
+		if strings.HasPrefix(a, "-test.fuzz=") || strings.HasPrefix(a, "-test.fuzzworker") {
+			return true
+		}
+	}
+	return false
+}
+
 // openFDs lists the process's open file descriptors with their targets.
 func openFDs() map[string]string {
 	fds := map[string]string{}
@@ -84,12 +94,18 @@ func openFDs() map[string]string {
 //
 //	func TestMain(m *testing.M) { os.Exit(testutil.LeakCheck(m)) }
 func LeakCheck(m *testing.M) int {
-	// The Go runtime opens its poller (an epoll and an eventfd) on first use
-	// and keeps it for good: open it now so it is not counted as a leak.
+	if fuzzing() {
+		// The fuzzing engine keeps goroutines (os/signal) of its own.
+		return m.Run()
+	}
+	// The Go runtime opens its poller (an epoll and an eventfd) on first use,
+	// by a pipe or by a timer such as testing's -timeout, and keeps it for
+	// good: open it now so it is not counted as a leak.
 	if r, w, err := os.Pipe(); err == nil {
 		r.Close()
 		w.Close()
 	}
+	time.AfterFunc(time.Hour, func() {}).Stop()
 	before := openFDs()
 	goroutines := runtime.NumGoroutine()
 	code := m.Run()

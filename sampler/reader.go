@@ -1,0 +1,543 @@
+// Package sampler samples the machine with perf events, as perf record does,
+// and delivers typed records (samples, mmaps, BPF program loads, ...) in
+// time order.
+//
+// Open sets up one ring buffer per CPU. Into it go the sampling events of
+// that CPU and a side-band dummy event that reports process and mapping
+// changes (MMAP2, COMM, FORK, EXIT) and kernel symbol changes (KSYMBOL,
+// BPF_EVENT) for the whole CPU, so a JIT-compiled BPF program is known
+// before the first sample in it. Reader.Run reads the rings and merges
+// them by time. The record decoder is a pure function over bytes
+// (Decoder), usable on records from a file.
+//
+// Needs root, or CAP_PERFMON, or a permissive kernel.perf_event_paranoid;
+// CheckPrivileges says which is missing.
+package sampler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfprof/bpfprof/internal/perfabi"
+)
+
+// Defaults of Options.
+const (
+	// DefaultFrequency is the sampling frequency when neither Frequency
+	// nor Period is set, as perf's.
+	DefaultFrequency = 4000
+	// DefaultRingPages is the number of data pages per CPU ring (512 KiB
+	// with 4 KiB pages), as perf's default for root.
+	DefaultRingPages = 128
+)
+
+// pollTimeoutMs bounds how long records may sit in a ring below the wake-up
+// watermark before Run reads them.
+const pollTimeoutMs = 100
+
+// Options say what to sample.
+type Options struct {
+	// Events to sample; at least one. Sample.Event indexes this slice.
+	Events []Event
+	// Frequency is the sampling rate in samples per second per CPU (perf
+	// -F). When both Frequency and Period are 0, DefaultFrequency.
+	Frequency uint64
+	// Period samples every Period occurrences of the event (perf -c);
+	// nanoseconds for cpu-clock and task-clock. Excludes Frequency.
+	Period uint64
+	// CPUs to sample; nil means every online CPU.
+	CPUs []int
+	// PIDs restricts sampling to these processes, their threads and their
+	// future children (inherit); nil samples every process.
+	PIDs []int
+	// Cgroup restricts sampling to the processes of this cgroup v2
+	// directory (e.g. /sys/fs/cgroup/system.slice); "" for none. Excludes
+	// PIDs.
+	Cgroup string
+	// CallGraph adds kernel and user callchains to samples (frame
+	// pointers; PERF_SAMPLE_CALLCHAIN).
+	CallGraph bool
+	// EnableOnExec, with PIDs, opens the sampling events disabled: each
+	// starts when its process next calls execve. For a child started
+	// stopped (ptrace) by the caller, as perf record -- cmd does.
+	EnableOnExec bool
+	// RingPages is the number of data pages per CPU ring, a power of two;
+	// 0 means DefaultRingPages.
+	RingPages int
+	// Group samples with Events[0] only and counts Events[1:] alongside it
+	// in one group: every sample carries the counts of all of them since
+	// they were enabled, in Sample.Counters (perf's leader sampling,
+	// -e '{a,b}:S'). All events must be able to share a PMU (software
+	// events join any group).
+	Group bool
+}
+
+// Reader owns the perf events and ring buffers of one sampling session.
+type Reader struct {
+	fds      []int // every perf event fd
+	sampling []int // the sampling events among fds
+	rings    []*ring
+	epfd     int
+	cpus     []int
+
+	m     merger
+	stats counters
+
+	ran     atomic.Bool
+	closing atomic.Bool
+	runMu   sync.Mutex // held by Run; Close waits for it
+	closed  bool       // under runMu
+
+	wakeMu sync.Mutex // guards evfd against Close
+	evfd   int        // eventfd that wakes Run early
+}
+
+// target is what one sampling event watches besides its CPU.
+type target struct {
+	pid   int // -1: every process; a thread id; or a cgroup fd
+	flags int // PERF_FLAG_PID_CGROUP for a cgroup fd
+	proc  int // the process a thread belongs to, for errors
+}
+
+// Open opens the events of opts on every chosen CPU, maps one ring per CPU
+// and starts the events (or, with EnableOnExec, arms them). On error it
+// closes everything it opened. Close the Reader when done.
+//
+// Needs CAP_PERFMON (or root), or kernel.perf_event_paranoid <= 0; an event
+// the machine lacks fails with an error wrapping ErrNotSupported, a missing
+// privilege with one wrapping ErrPermission.
+func Open(opts Options) (_ *Reader, err error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	cpus := opts.CPUs
+	if cpus == nil {
+		if cpus, err = onlineCPUs(); err != nil {
+			return nil, err
+		}
+	}
+	pages := opts.RingPages
+	if pages == 0 {
+		pages = DefaultRingPages
+	}
+
+	r := &Reader{epfd: -1, evfd: -1, cpus: cpus}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	if r.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
+		return nil, fmt.Errorf("epoll_create1: %w", err)
+	}
+	if r.evfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("eventfd: %w", err)
+	}
+	if err = r.poll(r.evfd); err != nil {
+		return nil, err
+	}
+
+	targets, closeTargets, err := opts.targets()
+	if err != nil {
+		return nil, err
+	}
+	defer closeTargets()
+
+	sampleType := uint64(unix.PERF_SAMPLE_IDENTIFIER | unix.PERF_SAMPLE_IP | unix.PERF_SAMPLE_TID |
+		unix.PERF_SAMPLE_TIME | unix.PERF_SAMPLE_CPU | unix.PERF_SAMPLE_PERIOD)
+	if opts.CallGraph {
+		sampleType |= unix.PERF_SAMPLE_CALLCHAIN
+	}
+	sideBits := perfabi.BitKsymbol | perfabi.BitBPFEvent | perfabi.BitBuildID
+	ids := map[uint64]int{}
+	for _, cpu := range cpus {
+		owner, err := r.openSideband(cpu, sampleType, pages, &sideBits)
+		if err != nil {
+			return nil, err
+		}
+		opened := 0
+	targets:
+		for _, t := range targets {
+			leader := -1
+			for i, ev := range opts.Events {
+				attr := opts.sampleAttr(ev, sampleType)
+				if opts.Group && i > 0 {
+					attr = opts.memberAttr(ev, sampleType)
+				}
+				fd, err := perfabi.Open(&attr, t.pid, cpu, leader, t.flags)
+				if errors.Is(err, unix.ESRCH) && t.proc > 0 && leader < 0 {
+					continue targets // the thread exited since we listed it
+				}
+				if err != nil {
+					return nil, openError(ev, cpu, &opts, err)
+				}
+				r.fds = append(r.fds, fd)
+				id, err := perfabi.ID(fd)
+				if err != nil {
+					return nil, fmt.Errorf("open %s on cpu %d: %w", ev, cpu, err)
+				}
+				ids[id] = i
+				if opts.Group && i > 0 {
+					continue // counted with the leader; writes no records
+				}
+				if opts.Group {
+					leader = fd
+				}
+				r.sampling = append(r.sampling, fd)
+				if err := perfabi.SetOutput(fd, owner); err != nil {
+					return nil, fmt.Errorf("open %s on cpu %d: %w", ev, cpu, err)
+				}
+			}
+			opened++
+		}
+		if opened == 0 {
+			return nil, fmt.Errorf("open %s on cpu %d: %w: every process in %v has exited", opts.Events[0], cpu, ErrNotFound, opts.PIDs)
+		}
+	}
+	format := Format{SampleType: sampleType, SampleIDAll: true, EventIDs: ids}
+	if opts.Group {
+		format.SampleType |= unix.PERF_SAMPLE_READ
+		format.ReadFormat = groupReadFormat
+	}
+	r.m = merger{
+		rings: r.rings,
+		dec:   NewDecoder(format),
+		stats: &r.stats,
+	}
+
+	// Side-band first, so the first samples' processes and programs are
+	// already described.
+	for _, rg := range r.rings {
+		if err := perfabi.Enable(rg.fd); err != nil {
+			return nil, fmt.Errorf("enable side-band on cpu %d: %w", rg.cpu, err)
+		}
+	}
+	if !opts.EnableOnExec {
+		for _, fd := range r.sampling {
+			if err := perfabi.Enable(fd); err != nil {
+				return nil, fmt.Errorf("enable sampling: %w", err)
+			}
+		}
+	}
+	return r, nil
+}
+
+func (o *Options) check() error {
+	switch {
+	case len(o.Events) == 0:
+		return errors.New("sampler: no event to sample")
+	case o.Frequency != 0 && o.Period != 0:
+		return errors.New("sampler: set Frequency or Period, not both")
+	case len(o.PIDs) > 0 && o.Cgroup != "":
+		return errors.New("sampler: set PIDs or Cgroup, not both")
+	case o.EnableOnExec && len(o.PIDs) == 0:
+		return errors.New("sampler: EnableOnExec needs PIDs")
+	case o.RingPages < 0 || o.RingPages&(o.RingPages-1) != 0:
+		return fmt.Errorf("sampler: RingPages %d is not a power of two", o.RingPages)
+	}
+	for _, e := range o.Events {
+		if e.name == "" {
+			return errors.New("sampler: zero Event; use ParseEvent")
+		}
+	}
+	return nil
+}
+
+// groupReadFormat is the read_format of Options.Group: every member's count
+// with its id.
+const groupReadFormat = unix.PERF_FORMAT_GROUP | unix.PERF_FORMAT_ID
+
+func (o *Options) sampleAttr(e Event, sampleType uint64) unix.PerfEventAttr {
+	a := e.attr()
+	a.Sample_type = sampleType
+	if o.Group {
+		a.Sample_type |= unix.PERF_SAMPLE_READ
+		a.Read_format = groupReadFormat
+	}
+	a.Bits |= unix.PerfBitDisabled | unix.PerfBitSampleIDAll | unix.PerfBitUseClockID
+	a.Clockid = unix.CLOCK_MONOTONIC
+	if o.Period != 0 {
+		a.Sample = o.Period
+	} else {
+		a.Bits |= unix.PerfBitFreq
+		a.Sample = o.Frequency
+		if a.Sample == 0 {
+			a.Sample = DefaultFrequency
+		}
+	}
+	if len(o.PIDs) > 0 {
+		a.Bits |= unix.PerfBitInherit
+		if o.EnableOnExec {
+			a.Bits |= unix.PerfBitEnableOnExec
+		}
+	}
+	return a
+}
+
+// memberAttr is the attr of a counting member of an Options.Group: no
+// sampling, enabled and disabled with its leader.
+func (o *Options) memberAttr(e Event, sampleType uint64) unix.PerfEventAttr {
+	a := e.attr()
+	a.Sample_type = sampleType | unix.PERF_SAMPLE_READ
+	a.Read_format = groupReadFormat
+	a.Bits |= unix.PerfBitSampleIDAll | unix.PerfBitUseClockID
+	a.Clockid = unix.CLOCK_MONOTONIC
+	if len(o.PIDs) > 0 {
+		a.Bits |= unix.PerfBitInherit
+	}
+	return a
+}
+
+// targets lists what each sampling event watches: every process, each
+// thread of opts.PIDs (inherit covers threads and children created later),
+// or the cgroup. The returned func closes the cgroup directory.
+func (o *Options) targets() ([]target, func(), error) {
+	switch {
+	case o.Cgroup != "":
+		fd, err := unix.Open(o.Cgroup, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, func() {}, fmt.Errorf("open cgroup %s: %w", o.Cgroup, err)
+		}
+		return []target{{pid: fd, flags: unix.PERF_FLAG_PID_CGROUP}}, func() { unix.Close(fd) }, nil
+	case len(o.PIDs) > 0:
+		var ts []target
+		for _, pid := range o.PIDs {
+			entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+			if err != nil {
+				return nil, func() {}, fmt.Errorf("process %d: %w (%v)", pid, ErrNotFound, err)
+			}
+			for _, e := range entries {
+				if tid, err := strconv.Atoi(e.Name()); err == nil {
+					ts = append(ts, target{pid: tid, proc: pid})
+				}
+			}
+		}
+		return ts, func() {}, nil
+	}
+	return []target{{pid: -1}}, func() {}, nil
+}
+
+// openSideband opens the dummy event of cpu whose ring every other event of
+// the CPU writes to, maps the ring and polls it. Attr bits the kernel
+// rejects (build IDs before 5.12) are dropped from *bits for later CPUs.
+func (r *Reader) openSideband(cpu int, sampleType uint64, pages int, bits *uint64) (int, error) {
+	pageSize := os.Getpagesize()
+	dataSize := pages * pageSize
+	attr := unix.PerfEventAttr{
+		Type:        unix.PERF_TYPE_SOFTWARE,
+		Config:      unix.PERF_COUNT_SW_DUMMY,
+		Sample_type: sampleType,
+		Bits: unix.PerfBitDisabled | unix.PerfBitMmap | unix.PerfBitMmap2 | unix.PerfBitComm |
+			unix.PerfBitCommExec | unix.PerfBitTask | unix.PerfBitSampleIDAll | unix.PerfBitUseClockID |
+			unix.PerfBitWatermark,
+		// Wake up when a quarter of the ring is full: early enough that
+		// a busy CPU does not fill the rest before Run drains it.
+		Wakeup:  uint32(max(dataSize/4, pageSize)),
+		Clockid: unix.CLOCK_MONOTONIC,
+	}
+	var fd int
+	var err error
+	for {
+		a := attr
+		a.Bits |= *bits
+		fd, err = perfabi.Open(&a, -1, cpu, -1, 0)
+		if errors.Is(err, unix.EINVAL) && *bits&perfabi.BitBuildID != 0 {
+			*bits &^= perfabi.BitBuildID
+			continue
+		}
+		break
+	}
+	if err != nil {
+		return -1, openError(Event{name: "side-band dummy", typ: unix.PERF_TYPE_SOFTWARE}, cpu, &Options{}, err)
+	}
+	r.fds = append(r.fds, fd)
+
+	mem, err := unix.Mmap(fd, 0, pageSize+dataSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		if errors.Is(err, unix.EPERM) {
+			return -1, fmt.Errorf("map %d KiB ring on cpu %d: %w: above kernel.perf_event_mlock_kb without CAP_IPC_LOCK; use fewer RingPages",
+				dataSize>>10, cpu, ErrPermission)
+		}
+		return -1, fmt.Errorf("map %d KiB ring on cpu %d: %w", dataSize>>10, cpu, err)
+	}
+	page := (*perfabi.MmapPage)(unsafe.Pointer(&mem[0]))
+	off, size := page.DataOffset, page.DataSize
+	if off == 0 { // kernels before 4.1 leave data_offset and data_size 0
+		off, size = uint64(pageSize), uint64(dataSize)
+	}
+	if off+size > uint64(len(mem)) || size == 0 || size&(size-1) != 0 {
+		unix.Munmap(mem)
+		return -1, fmt.Errorf("map ring on cpu %d: kernel reports data at %d+%d in a %d-byte mapping", cpu, off, size, len(mem))
+	}
+	rg := newRing(uint32(cpu), page, mem[off:off+size])
+	rg.fd, rg.mem = fd, mem
+	r.rings = append(r.rings, rg)
+	if err := r.poll(fd); err != nil {
+		return -1, err
+	}
+	return fd, nil
+}
+
+func (r *Reader) poll(fd int) error {
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)}
+	if err := unix.EpollCtl(r.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		return fmt.Errorf("epoll_ctl: %w", err)
+	}
+	return nil
+}
+
+// Run reads the rings and calls h for every record until ctx is done or the
+// Reader is closed; then it stops the events, delivers what is left in the
+// rings, and returns nil. h runs on Run's goroutine; a record is only valid
+// during its call. Run may be called once.
+//
+// Each wake-up (a ring a quarter full, or 100ms) is one round: Run takes
+// every ring's records published so far and delivers them merged across
+// CPUs in time order, so a KSYMBOL on one CPU comes before the samples in
+// that symbol on another. A record the kernel published after the round
+// began comes in the next round, even if older than some already
+// delivered.
+func (r *Reader) Run(ctx context.Context, h Handler) error {
+	if !r.ran.CompareAndSwap(false, true) {
+		return errors.New("sampler: Run called twice")
+	}
+	r.runMu.Lock()
+	defer r.runMu.Unlock()
+	if r.closed {
+		return errors.New("sampler: Run on a closed Reader")
+	}
+	stop := context.AfterFunc(ctx, r.wake)
+	defer stop()
+
+	evs := make([]unix.EpollEvent, len(r.rings)+1)
+	for ctx.Err() == nil && !r.closing.Load() {
+		n, err := unix.EpollWait(r.epfd, evs, pollTimeoutMs)
+		if err != nil && !errors.Is(err, unix.EINTR) {
+			return fmt.Errorf("epoll_wait: %w", err)
+		}
+		for _, ev := range evs[:max(n, 0)] {
+			// An event whose task is gone reports HUP for ever: stop
+			// polling it, and keep reading its ring every round.
+			if ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 && int(ev.Fd) != r.evfd {
+				unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, int(ev.Fd), nil)
+			}
+		}
+		r.stats.wakeups.Add(1)
+		r.m.round(h)
+	}
+	for _, fd := range r.fds {
+		perfabi.Disable(fd)
+	}
+	r.m.round(h)
+	return nil
+}
+
+// wake makes a blocked Run return from epoll_wait.
+func (r *Reader) wake() {
+	r.wakeMu.Lock()
+	defer r.wakeMu.Unlock()
+	if r.evfd >= 0 {
+		var one [8]byte
+		ne.PutUint64(one[:], 1)
+		unix.Write(r.evfd, one[:])
+	}
+}
+
+// Stats returns the counts so far. It is safe to call while Run runs; the
+// counts advance once per round of reading.
+func (r *Reader) Stats() Stats {
+	return r.stats.snapshot()
+}
+
+// CPUs returns the CPUs the Reader samples.
+func (r *Reader) CPUs() []int {
+	return append([]int(nil), r.cpus...)
+}
+
+// Close stops a running Run (waiting for it to return), unmaps every ring
+// and closes every file descriptor. It is idempotent.
+func (r *Reader) Close() error {
+	r.closing.Store(true)
+	r.wake()
+	r.runMu.Lock()
+	defer r.runMu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	var errs []error
+	for _, rg := range r.rings {
+		if rg.mem != nil {
+			if err := unix.Munmap(rg.mem); err != nil {
+				errs = append(errs, fmt.Errorf("unmap ring of cpu %d: %w", rg.cpu, err))
+			}
+			rg.mem, rg.data, rg.page = nil, nil, nil
+		}
+	}
+	for _, fd := range r.fds {
+		if err := unix.Close(fd); err != nil {
+			errs = append(errs, fmt.Errorf("close perf event: %w", err))
+		}
+	}
+	r.fds, r.sampling = nil, nil
+	if r.epfd >= 0 {
+		unix.Close(r.epfd)
+		r.epfd = -1
+	}
+	r.wakeMu.Lock()
+	if r.evfd >= 0 {
+		unix.Close(r.evfd)
+		r.evfd = -1
+	}
+	r.wakeMu.Unlock()
+	return errors.Join(errs...)
+}
+
+// onlineCPUs reads the CPUs the kernel has online.
+func onlineCPUs() ([]int, error) {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		return nil, fmt.Errorf("online CPUs: %w", err)
+	}
+	cpus, err := ParseCPUList(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("online CPUs: %w", err)
+	}
+	return cpus, nil
+}
+
+// ParseCPUList parses a kernel CPU list such as "0-3,5,7-8" (the format of
+// /sys/devices/system/cpu/online).
+func ParseCPUList(s string) ([]int, error) {
+	var cpus []int
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return nil, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil || a < 0 {
+			return nil, fmt.Errorf("bad CPU list %q", s)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil || b < a || b-a > 1<<16 {
+				return nil, fmt.Errorf("bad CPU list %q", s)
+			}
+		}
+		for c := a; c <= b; c++ {
+			cpus = append(cpus, c)
+		}
+	}
+	return cpus, nil
+}
