@@ -114,11 +114,56 @@ func (d *Decoder) Time(raw []byte) (t uint64, ok bool) {
 		}
 		return ne.Uint64(raw[d.sampleTimeOff:]), true
 	}
-	if d.idTimeOff < 0 || len(raw) < perfabi.HeaderSize+d.idSize {
+	if d.idTimeOff < 0 {
 		return 0, false
 	}
-	off := len(raw) - d.idSize + d.idTimeOff
-	return ne.Uint64(raw[off:]), true
+	start, ok := d.idStart(raw)
+	if !ok {
+		return 0, false
+	}
+	return ne.Uint64(raw[start+d.idTimeOff:]), true
+}
+
+// Sizes of the fixed bodies of the records whose sample_id is found from
+// the front (see idStart).
+const (
+	ksymbolFixed  = 8 + 4 + 2 + 2 // addr, len, ksym_type, flags
+	bpfEventFixed = 2 + 2 + 4 + 8 // type, flags, id, tag
+)
+
+// idStart returns the offset of struct sample_id in a side-band record.
+//
+// It normally ends the record. But the kernel fills one KSYMBOL or
+// BPF_EVENT record for every side-band listener on a CPU and adds the
+// listener's id_header_size to the shared header each time without
+// restoring it (perf_event_ksymbol_output, perf_event_bpf_output; the COMM
+// and MMAP outputs do restore it). With several perf sessions running, those
+// records come with stale bytes after their real end, so their sample_id is
+// found right after the body: a KSYMBOL's name is NUL-terminated and padded
+// to 8 bytes, a BPF_EVENT's body has a fixed size.
+func (d *Decoder) idStart(raw []byte) (int, bool) {
+	end := len(raw) - d.idSize
+	if end < perfabi.HeaderSize {
+		return 0, false
+	}
+	switch ne.Uint32(raw) {
+	case unix.PERF_RECORD_KSYMBOL:
+		name := perfabi.HeaderSize + ksymbolFixed
+		if name > end {
+			return 0, false
+		}
+		n := bytes.IndexByte(raw[name:end], 0)
+		if n < 0 {
+			return 0, false
+		}
+		return name + (n+8)&^7, true
+	case unix.PERF_RECORD_BPF_EVENT:
+		if perfabi.HeaderSize+bpfEventFixed > end {
+			return 0, false
+		}
+		return perfabi.HeaderSize + bpfEventFixed, true
+	}
+	return end, true
 }
 
 // reader reads native-endian fields from a byte slice and remembers the
@@ -210,11 +255,12 @@ func (d *Decoder) Decode(cpu uint32, raw []byte) (Record, error) {
 	c.CPU = cpu
 	body := raw[perfabi.HeaderSize:]
 	if d.f.SampleIDAll {
-		if len(body) < d.idSize {
+		start, ok := d.idStart(raw)
+		if !ok {
 			return nil, malformed(typ, len(raw), "too short for sample_id")
 		}
-		d.sampleID(&c, body[len(body)-d.idSize:])
-		body = body[:len(body)-d.idSize]
+		d.sampleID(&c, raw[start:start+d.idSize])
+		body = raw[perfabi.HeaderSize:start]
 	}
 	r := reader{b: body}
 

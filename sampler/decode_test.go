@@ -104,6 +104,23 @@ func TestDecode(t *testing.T) {
 			want: &BPFEvent{Common: Common{Time: 8001}, Type: BPFEventProgLoad, ProgID: 77, Tag: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}},
 		},
 		{
+			// The kernel grows a shared header once per side-band listener
+			// (two more here), leaving stale bytes past the real record.
+			name: "ksymbol inflated by other perf sessions",
+			raw: record(unix.PERF_RECORD_KSYMBOL, 0, (&rec{}).u64(0xffffffffc0001000).u32(0x120).u16(uint16(KSymbolBPF), 0).
+				str("bpf_prog_0123456789abcdef_hot").sampleID(0, 0, 8000, 1, 100).
+				u64(0xffffffff81001234, 0xffffffff81005678, 0xffffffff81009abc, 0xffffffff8100def0, 0xffffffff81000001, 0xffffffff81000002)),
+			want: &KSymbol{Common: Common{Time: 8000, CPU: 1}, Addr: 0xffffffffc0001000, Len: 0x120, Type: KSymbolBPF,
+				Name: "bpf_prog_0123456789abcdef_hot"},
+		},
+		{
+			name: "bpf prog load inflated by other perf sessions",
+			raw: record(unix.PERF_RECORD_BPF_EVENT, 0, (&rec{}).u16(uint16(BPFEventProgLoad), 0).u32(77).
+				raw([]byte{1, 2, 3, 4, 5, 6, 7, 8}).sampleID(0, 0, 8001, 1, 100).
+				u64(0xffffffff81001234, 0xffffffff81005678, 0xffffffff81009abc)),
+			want: &BPFEvent{Common: Common{Time: 8001, CPU: 1}, Type: BPFEventProgLoad, ProgID: 77, Tag: [8]byte{1, 2, 3, 4, 5, 6, 7, 8}},
+		},
+		{
 			name: "bpf prog unload",
 			raw: record(unix.PERF_RECORD_BPF_EVENT, 0, (&rec{}).u16(uint16(BPFEventProgUnload), 0).u32(77).
 				raw([]byte{1, 2, 3, 4, 5, 6, 7, 8}).sampleID(0, 0, 9001, 0, 100)),

@@ -644,3 +644,50 @@ func TestSidebandProcessLifecycle(t *testing.T) {
 		}
 	}
 }
+
+// TestSidebandTimesWithOtherSessions: with several perf sessions listening,
+// the kernel inflates the size of KSYMBOL and BPF_EVENT records for all but
+// the first; their time and CPU must still be read right in every session.
+func TestSidebandTimesWithOtherSessions(t *testing.T) {
+	testutil.RequireRoot(t, "loading BPF programs")
+	keep := func(r Record) bool {
+		switch r.(type) {
+		case *KSymbol, *BPFEvent:
+			return true
+		}
+		return false
+	}
+	var recs []*recorder
+	for range 3 {
+		rec := &recorder{keep: keep}
+		session(t, Options{Events: []Event{DefaultEvent()}, Frequency: 99}, rec)
+		recs = append(recs, rec)
+	}
+	before := monotonic(t)
+	obj, err := testprogs.Load(testprogs.Subprog)
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := obj.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, rec := range recs {
+		got := waitFor(t, rec, "the PROG_UNLOAD", func(rs []Record) bool {
+			n := 0
+			for _, r := range rs {
+				if e, ok := r.(*BPFEvent); ok && e.Type == BPFEventProgUnload {
+					n++
+				}
+			}
+			return n >= 1
+		})
+		after := monotonic(t)
+		for _, r := range got {
+			c := r.common()
+			if c.Time < before || c.Time > after || int(c.CPU) >= runtime.NumCPU() {
+				t.Errorf("session %d: %T at time %d cpu %d, want time in [%d, %d]", i, r, c.Time, c.CPU, before, after)
+			}
+		}
+	}
+}
