@@ -1,0 +1,155 @@
+package symbolize
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/bpfprof/bpfprof/sampler"
+)
+
+// BenchmarkKernelTableLoad measures reading and indexing /proc/kallsyms,
+// and the memory the table holds once built (heap-MiB: live heap growth
+// measured with runtime.MemStats; table-MiB: the table's own arrays).
+func BenchmarkKernelTableLoad(b *testing.B) {
+	var kt *kernelTable
+	var held uint64
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		f, err := os.Open("/proc/kallsyms")
+		if err != nil {
+			b.Fatal(err)
+		}
+		kt, err = parseKallsyms(f)
+		f.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		held = after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
+	}
+	if kt.restricted {
+		b.Log("kallsyms addresses are hidden: run as root for the real table")
+	}
+	b.ReportMetric(float64(kt.len()), "symbols")
+	b.ReportMetric(float64(held)/(1<<20), "heap-MiB")
+	b.ReportMetric(float64(kt.memSize())/(1<<20), "table-MiB")
+	runtime.KeepAlive(kt)
+}
+
+// BenchmarkKallsymsParse measures parsing alone, from memory.
+func BenchmarkKallsymsParse(b *testing.B) {
+	data, err := os.ReadFile("/proc/kallsyms")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if _, err := parseKallsyms(bytes.NewReader(data)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkResolve resolves a mix of kernel, BPF (two fixture programs)
+// and user addresses (Go pclntab of this binary and ELF symbols of
+// libtiny.so) with warm caches, on one goroutine.
+func BenchmarkResolve(b *testing.B) {
+	hot, sub := loadProgFixture(b, "hot"), loadProgFixture(b, "subprog")
+	src := &fakeProgs{loaded: []uint32{hot.Info.ID, sub.Info.ID},
+		infos: map[uint32]*progInfo{hot.Info.ID: &hot.Info, sub.Info.ID: &sub.Info}}
+	pid := uint32(os.Getpid())
+	s, err := newSymbolizer(Options{PIDs: []int{int(pid)}}, src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	lib := abs(b, "testdata/libtiny.so")
+	s.HandleRecord(&sampler.Mmap2{PID: pid, TID: pid, Addr: 0x7e0000001000, Len: 0x1000, PgOff: 0x1000, Maj: 1, Min: 2, Ino: 3, Prot: 5, Filename: lib})
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	type query struct {
+		kind Kind
+		addr uint64
+	}
+	var qs []query
+	kt := s.kern.Load()
+	for range 1000 {
+		if kt.len() > 0 {
+			i := rng.IntN(kt.len())
+			qs = append(qs, query{KindKernel, kt.addrs[i] + uint64(rng.IntN(16))})
+		}
+		for _, fx := range []*progFixture{hot, sub} {
+			i := rng.IntN(len(fx.Info.KsymAddrs))
+			qs = append(qs, query{KindBPF, fx.Info.KsymAddrs[i] + uint64(rng.IntN(int(fx.Info.FuncLens[i])))})
+		}
+		qs = append(qs, query{KindUser, 0x7e0000001000 + uint64(rng.IntN(0x7f))})
+	}
+	// Return addresses of this goroutine's stack: functions of the
+	// testing package and of this one.
+	pcs := make([]uintptr, 64)
+	pcs = pcs[:runtime.Callers(0, pcs)]
+	for _, pc := range pcs {
+		qs = append(qs, query{KindUser, uint64(pc)})
+	}
+	rng.Shuffle(len(qs), func(i, j int) { qs[i], qs[j] = qs[j], qs[i] })
+	resolve := func(q query) Frame {
+		if q.kind == KindUser {
+			return s.User(pid, q.addr, 1)
+		}
+		return s.Kernel(q.addr, 1)
+	}
+	for _, q := range qs { // warm the caches, check the mix resolves
+		if f := resolve(q); f.Func == unknownFunc && !(q.kind == KindKernel && s.KptrRestricted()) {
+			b.Fatalf("%v %#x unresolved", q.kind, q.addr)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	n := 0
+	for b.Loop() {
+		resolve(qs[n%len(qs)])
+		n++
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "resolutions/s")
+}
+
+// BenchmarkNew measures New on this machine: kallsyms, every BPF program,
+// and every process's maps.
+func BenchmarkNew(b *testing.B) {
+	for b.Loop() {
+		s, err := New(Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(s.BPFStats().AtStart), "programs")
+		b.ReportMetric(float64(len(s.procs)), "processes")
+		s.Close()
+	}
+}
+
+// BenchmarkBPFLookupReused looks up an address of a JIT slot that 10000
+// programs occupied one after the other.
+func BenchmarkBPFLookupReused(b *testing.B) {
+	fn := &bpfFunc{name: "f"}
+	var ranges []bpfRange
+	for i := range uint64(10000) {
+		ranges = append(ranges, bpfRange{start: 0x1000, end: 0x1100, from: 100 * i, until: 100*i + 50, fn: fn})
+	}
+	tab := newBPFTable(ranges)
+	b.ReportAllocs()
+	i := uint64(0)
+	for b.Loop() {
+		if tab.lookup(0x1080, 1+(i*7919)%1000000) == nil {
+			b.Fatal("not found")
+		}
+		i++
+	}
+}

@@ -1,0 +1,610 @@
+package symbolize
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bpfprof/bpfprof/internal/errs"
+	"github.com/bpfprof/bpfprof/sampler"
+)
+
+// Options configures a Symbolizer.
+type Options struct {
+	// PIDs limits user-space tracking to these processes and the
+	// children they fork (nil: every process; empty: none).
+	PIDs []int
+	// ProcDir is where procfs is mounted: kallsyms, modules and the
+	// per-process maps, comm, root and map_files are read from it.
+	// Default "/proc"; tests point it at fixtures. The kernel's build ID
+	// is read from /sys/kernel/notes only with the default.
+	ProcDir string
+	// NoBPF keeps the Symbolizer from reading BPF program info from the
+	// kernel (which needs CAP_SYS_ADMIN): JIT images are then named only
+	// by their kernel symbols, from kallsyms and KSYMBOL records.
+	NoBPF bool
+}
+
+// refreshInterval rate-limits the re-reading of BPF programs and process
+// maps when an address is in nothing known.
+const refreshInterval = time.Second
+
+// Symbolizer resolves kernel, BPF and user addresses to frames, following
+// the machine's changes through the sampler's side-band records.
+//
+// Kernel, User, Comm, Programs, BPFStats and KptrRestricted may be called
+// from any goroutine, also while another one calls HandleRecord: the kernel
+// and BPF tables are immutable snapshots swapped atomically, so Kernel takes
+// no lock on its fast path; user-space state is guarded by a mutex.
+// Frames hold shared strings and pointers: resolving allocates nothing once
+// the symbol tables it needs are loaded.
+type Symbolizer struct {
+	opts    Options
+	procDir string
+	src     progSource
+
+	kern     atomic.Pointer[kernelTable]
+	bpf      atomic.Pointer[bpfTable]
+	bpfDirty atomic.Bool
+
+	mu sync.Mutex
+	// BPF state, published to bpf when dirty.
+	ranges      []bpfRange
+	progs       map[uint32]*progEntry
+	stats       BPFStats
+	lastRefresh time.Time
+	// User-space state.
+	procs      map[uint32]*process
+	filter     map[uint32]bool // nil: every process
+	objs       map[objKey]*object
+	symsByID   map[string]*objSyms
+	strs       map[string]string
+	vdso       *objSyms
+	vdsoLoaded bool
+	closed     bool
+}
+
+// progEntry is one BPF program the Symbolizer has seen.
+type progEntry struct {
+	prog     *Prog
+	img      *progImage // nil when its info could not be read
+	unloaded bool
+}
+
+// BPFStats counts what a Symbolizer saw of BPF programs.
+type BPFStats struct {
+	// AtStart counts the programs loaded when New ran, Loaded and
+	// Unloaded the PROG_LOAD and PROG_UNLOAD events handled since, and
+	// Refreshed the programs found by re-reading the list of programs
+	// for an address in no known image.
+	AtStart, Loaded, Unloaded, Refreshed int
+	// InfoErrors counts programs whose info could not be read, most
+	// often because they unloaded first; they are named by their kernel
+	// symbols only.
+	InfoErrors int
+	// InfoErr, if not nil, says why no program info can be read at all
+	// (it matches errs.ErrPermission without CAP_SYS_ADMIN).
+	InfoErr error
+}
+
+// New reads the kernel's symbols (/proc/kallsyms and /proc/modules), the
+// info of every loaded BPF program and the maps of every process (or of
+// Options.PIDs). It needs root in practice: kallsyms addresses are zeroed
+// for readers without CAP_SYSLOG under kptr_restrict (then
+// KptrRestricted reports it), program info needs CAP_SYS_ADMIN (without it
+// BPFStats().InfoErr says so), other processes' maps need
+// CAP_SYS_PTRACE.
+func New(opts Options) (*Symbolizer, error) {
+	return newSymbolizer(opts, kernelProgs{})
+}
+
+// progSource lists loaded BPF programs and reads their info: the kernel,
+// or fixtures in tests.
+type progSource interface {
+	// next returns the id of the program after id, ok false at the end.
+	next(id uint32) (next uint32, ok bool, err error)
+	// info reads program id; errors match errs.ErrNotFound for a program
+	// that vanished, errs.ErrPermission for a missing privilege.
+	info(id uint32) (*progInfo, error)
+}
+
+// kernelProgs is the progSource of the running kernel.
+type kernelProgs struct{}
+
+func (kernelProgs) next(id uint32) (uint32, bool, error) { return nextProgID(id) }
+func (kernelProgs) info(id uint32) (*progInfo, error)    { return readProgInfo(id) }
+
+func newSymbolizer(opts Options, src progSource) (*Symbolizer, error) {
+	s := &Symbolizer{
+		src:      src,
+		opts:     opts,
+		procDir:  opts.ProcDir,
+		progs:    map[uint32]*progEntry{},
+		procs:    map[uint32]*process{},
+		objs:     map[objKey]*object{},
+		symsByID: map[string]*objSyms{},
+		strs:     map[string]string{},
+	}
+	if s.procDir == "" {
+		s.procDir = "/proc"
+	}
+	kt, err := loadKernelTable(s.procDir, opts.ProcDir == "")
+	if err != nil {
+		return nil, err
+	}
+	s.kern.Store(kt)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.addKallsymsBPF(kt)
+	if !opts.NoBPF && !kt.restricted {
+		n, err := s.enumeratePrograms()
+		s.stats.AtStart = n
+		if err != nil {
+			s.stats.InfoErr = err
+		}
+	}
+	s.publishBPFLocked()
+	if opts.PIDs != nil {
+		s.filter = map[uint32]bool{}
+		for _, pid := range opts.PIDs {
+			s.filter[uint32(pid)] = true
+		}
+	}
+	s.scanProcesses()
+	return s, nil
+}
+
+// loadKernelTable reads kallsyms and modules from procDir and the kernel's
+// build ID from /sys/kernel/notes if sysNotes.
+func loadKernelTable(procDir string, sysNotes bool) (*kernelTable, error) {
+	f, err := os.Open(filepath.Join(procDir, "kallsyms"))
+	if err != nil {
+		return nil, fmt.Errorf("read kernel symbols: %w", osErr(err))
+	}
+	defer f.Close()
+	kt, err := parseKallsyms(f)
+	if err != nil {
+		return nil, fmt.Errorf("read kernel symbols from %s: %w", f.Name(), err)
+	}
+	if mf, err := os.Open(filepath.Join(procDir, "modules")); err == nil {
+		mods, err := parseModules(mf)
+		mf.Close()
+		if err == nil && !kt.restricted {
+			kt.applyModules(mods)
+		}
+	}
+	if sysNotes {
+		if notes, err := os.ReadFile("/sys/kernel/notes"); err == nil {
+			if id, ok := parseBuildIDNote(notes, binary.NativeEndian); ok {
+				kt.kernelMapping().BuildID = id
+			}
+		}
+	}
+	return kt, nil
+}
+
+// osErr makes a missing file match errs.ErrNotFound and a refused one
+// errs.ErrPermission.
+func osErr(err error) error {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w: %w", errs.ErrNotFound, err)
+	case errors.Is(err, os.ErrPermission):
+		return fmt.Errorf("%w: %w", errs.ErrPermission, err)
+	}
+	return err
+}
+
+// Close drops every table: later lookups resolve to "[unknown]".
+func (s *Symbolizer) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	empty := &kernelTable{regions: []kernelRegion{{}}}
+	empty.makeMappings()
+	s.kern.Store(empty)
+	s.ranges = nil
+	s.progs = map[uint32]*progEntry{}
+	s.bpf.Store(nil)
+	s.bpfDirty.Store(false)
+	s.procs = map[uint32]*process{}
+	s.objs = map[objKey]*object{}
+	s.symsByID = map[string]*objSyms{}
+	s.vdso = nil
+	return nil
+}
+
+// KptrRestricted reports whether kallsyms gave only zero addresses
+// (kernel.kptr_restrict hides them from this process): kernel and BPF
+// frames then cannot be named.
+func (s *Symbolizer) KptrRestricted() bool { return s.kern.Load().restricted }
+
+// KernelSymbols returns the number of kernel text symbols held.
+func (s *Symbolizer) KernelSymbols() int { return s.kern.Load().len() }
+
+// Kernel resolves a kernel address, in the kernel, a module or a JITed BPF
+// image, at a sample's time (CLOCK_MONOTONIC ns; 0 means now). A BPF
+// address resolves to the program that occupied it at that time (give or
+// take 50ms, for records slightly out of order), with the source line in
+// effect there; an image that unloaded stays resolvable for samples of its
+// time until Close.
+//
+// An address in no known image or module, above the kernel's text, may be
+// code of a BPF program whose records were lost: then, at most once a
+// second, Kernel lists the loaded programs again and reads the info of
+// those it does not know. Otherwise the frame is "[unknown]".
+func (s *Symbolizer) Kernel(addr, time uint64) Frame {
+	if r := s.bpfTable().lookup(addr, time); r != nil {
+		return r.fn.frame(addr)
+	}
+	k := s.kern.Load()
+	if f, ok := k.frame(addr); ok {
+		return f
+	}
+	if s.refreshBPF(k, addr) {
+		if r := s.bpfTable().lookup(addr, time); r != nil {
+			return r.fn.frame(addr)
+		}
+	}
+	return Frame{Kind: KindKernel, Addr: addr, Func: unknownFunc, Mapping: k.kernelMapping()}
+}
+
+// bpfTable returns the current BPF snapshot, publishing pending changes.
+func (s *Symbolizer) bpfTable() *bpfTable {
+	if s.bpfDirty.Load() {
+		s.mu.Lock()
+		s.publishBPFLocked()
+		s.mu.Unlock()
+	}
+	return s.bpf.Load()
+}
+
+// publishBPFLocked swaps in a new snapshot if the BPF state changed.
+func (s *Symbolizer) publishBPFLocked() {
+	if s.bpfDirty.Load() || s.bpf.Load() == nil {
+		s.bpf.Store(newBPFTable(s.ranges))
+		s.bpfDirty.Store(false)
+	}
+}
+
+// refreshBPF lists the loaded programs again for an unknown kernel-half
+// address, rate-limited, and reports whether it found new ones.
+func (s *Symbolizer) refreshBPF(k *kernelTable, addr uint64) bool {
+	if s.opts.NoBPF || k.restricted || addr>>63 == 0 {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.stats.InfoErr != nil || time.Since(s.lastRefresh) < refreshInterval {
+		return false
+	}
+	s.lastRefresh = time.Now()
+	n, err := s.enumeratePrograms()
+	if err != nil {
+		s.stats.InfoErr = err
+	}
+	s.stats.Refreshed += n
+	s.publishBPFLocked()
+	return n > 0
+}
+
+// enumeratePrograms reads the info of every loaded program not known yet
+// and returns how many it added. Programs vanishing meanwhile are skipped.
+func (s *Symbolizer) enumeratePrograms() (int, error) {
+	n := 0
+	var id uint32
+	for {
+		next, ok, err := s.src.next(id)
+		if err != nil {
+			return n, err
+		}
+		if !ok {
+			return n, nil
+		}
+		id = next
+		if s.progs[id] != nil {
+			continue
+		}
+		info, err := s.src.info(id)
+		switch {
+		case errors.Is(err, errs.ErrNotFound):
+			continue
+		case errors.Is(err, errs.ErrPermission):
+			return n, err
+		case err != nil:
+			s.stats.InfoErrors++
+			continue
+		}
+		s.addImageLocked(info, 0)
+		n++
+	}
+}
+
+// addKallsymsBPF registers the JIT images kallsyms listed, as loaded
+// since before the start. Their sizes are not listed: each is assumed to
+// reach the next one, at most a page, until program info says better.
+func (s *Symbolizer) addKallsymsBPF(kt *kernelTable) {
+	syms := slices.Clone(kt.bpf)
+	slices.SortFunc(syms, func(a, b kallsymsBPF) int {
+		switch {
+		case a.addr < b.addr:
+			return -1
+		case a.addr > b.addr:
+			return 1
+		}
+		return 0
+	})
+	for i, b := range syms {
+		size := uint64(4096)
+		if i+1 < len(syms) && syms[i+1].addr > b.addr {
+			size = min(size, syms[i+1].addr-b.addr)
+		}
+		s.registerSymLocked(b.addr, size, b.name, 0)
+	}
+}
+
+// HandleRecord follows the side-band records of a sampler: KSYMBOL and
+// BPF_EVENT (JIT images and programs coming and going), MMAP2, COMM, FORK
+// and EXIT (processes). Other records are ignored, so a Symbolizer is a
+// sampler.Handler. On a PROG_LOAD it reads the program's info from the
+// kernel at once, before the program can unload.
+func (s *Symbolizer) HandleRecord(r sampler.Record) {
+	switch r := r.(type) {
+	case *sampler.KSymbol:
+		s.handleKSymbol(r)
+	case *sampler.BPFEvent:
+		s.handleBPFEvent(r)
+	case *sampler.Mmap2:
+		s.handleMmap2(r)
+	case *sampler.Comm:
+		s.handleComm(r)
+	case *sampler.Fork:
+		s.handleFork(r)
+	case *sampler.Exit:
+		s.handleExit(r)
+	}
+}
+
+func (s *Symbolizer) handleKSymbol(r *sampler.KSymbol) {
+	if r.Type != sampler.KSymbolBPF && r.Type != sampler.KSymbolOOL {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	t := r.Time
+	if r.Unregister {
+		s.unregisterSymLocked(r.Addr, uint64(r.Len), r.Name, t)
+	} else {
+		s.registerSymLocked(r.Addr, uint64(r.Len), strings.Clone(r.Name), t)
+	}
+}
+
+// registerSymLocked registers the JIT image of a kernel symbol at time t.
+func (s *Symbolizer) registerSymLocked(addr, size uint64, name string, t uint64) {
+	end := addr + max(size, 1)
+	found := false
+	for i := range s.ranges {
+		r := &s.ranges[i]
+		if r.until != openEnd || r.end <= addr || r.start >= end {
+			continue
+		}
+		if r.start == addr && (r.fn.sysName == name || (r.fn.guessed && r.end == end)) {
+			// The same image, known already from program info or
+			// from kallsyms: its symbol may come later or earlier.
+			found = true
+			r.from = min(r.from, t)
+			if r.fn.sysName != name {
+				fn := *r.fn
+				fn.sysName, fn.guessed = name, false
+				r.fn = &fn
+			}
+			continue
+		}
+		// Two live images cannot overlap: the old one's unregister was
+		// lost or comes later.
+		if r.from <= t {
+			r.until = t
+		}
+	}
+	if !found {
+		s.ranges = append(s.ranges, bpfRange{start: addr, end: end, from: t, until: openEnd, fn: newSymFunc(addr, size, name, nil)})
+	}
+	s.bpfDirty.Store(true)
+}
+
+// unregisterSymLocked ends the JIT image of a kernel symbol at time t: of
+// the images registered at addr under that name, the last one registered
+// at or before t. An image never seen registering (it loaded between New
+// and the start of sampling, or its record was lost) is recorded as having
+// held its addresses until t, so its samples are not taken for a later
+// occupant's.
+func (s *Symbolizer) unregisterSymLocked(addr, size uint64, name string, t uint64) {
+	best := -1
+	for i := range s.ranges {
+		r := &s.ranges[i]
+		// An image registered after t is not the one ending: records
+		// from different CPUs can come a round apart, and an identical
+		// program (same tag, same name) may have held the addresses
+		// before.
+		if r.start != addr || r.from > t || (r.fn.sysName != name && !r.fn.guessed) {
+			continue
+		}
+		if best < 0 || r.from > s.ranges[best].from {
+			best = i
+		}
+	}
+	if best < 0 {
+		s.ranges = append(s.ranges, bpfRange{start: addr, end: addr + max(size, 1), from: 0, until: t, fn: newSymFunc(addr, size, strings.Clone(name), nil)})
+		s.bpfDirty.Store(true)
+		return
+	}
+	r := &s.ranges[best]
+	r.until = min(r.until, t)
+	s.bpfDirty.Store(true)
+}
+
+func (s *Symbolizer) handleBPFEvent(r *sampler.BPFEvent) {
+	switch r.Type {
+	case sampler.BPFEventProgLoad:
+		s.mu.Lock()
+		known := s.closed || s.progs[r.ProgID] != nil
+		s.mu.Unlock()
+		if known {
+			return
+		}
+		// Read the info without the lock: readers of user frames need
+		// not wait for the kernel.
+		var info *progInfo
+		var err error
+		if s.opts.NoBPF {
+			err = fmt.Errorf("program info not read: %w", errs.ErrNotSupported)
+		} else {
+			info, err = s.src.info(r.ProgID)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closed || s.progs[r.ProgID] != nil {
+			return
+		}
+		t := r.Time
+		s.stats.Loaded++
+		if err == nil {
+			s.addImageLocked(info, t)
+			return
+		}
+		if !s.opts.NoBPF {
+			s.stats.InfoErrors++
+			if errors.Is(err, errs.ErrPermission) && s.stats.InfoErr == nil {
+				s.stats.InfoErr = err
+			}
+		}
+		s.addSymProgLocked(r.ProgID, hex.EncodeToString(r.Tag[:]), t)
+	case sampler.BPFEventProgUnload:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		e := s.progs[r.ProgID]
+		if e == nil || e.unloaded {
+			return
+		}
+		t := r.Time
+		e.unloaded = true
+		s.stats.Unloaded++
+		for i := range s.ranges {
+			rg := &s.ranges[i]
+			if rg.fn.prog == e.prog && rg.until == openEnd {
+				rg.until = max(t, rg.from)
+			}
+		}
+		s.bpfDirty.Store(true)
+	}
+}
+
+// addImageLocked adds a program from its info, loaded at time from: its
+// functions take over the images registered by their kernel symbols.
+func (s *Symbolizer) addImageLocked(info *progInfo, from uint64) {
+	img := buildImage(info, s.openSymName)
+	s.progs[info.ID] = &progEntry{prog: img.prog, img: img}
+	for _, f := range img.funcs {
+		end := f.addr + max(f.size, 1)
+		matched := false
+		for i := range s.ranges {
+			r := &s.ranges[i]
+			if r.start != f.addr || r.img != nil || r.until != openEnd {
+				continue
+			}
+			r.fn, r.img, r.end = f, img, end
+			r.from = min(r.from, from)
+			matched = true
+		}
+		if !matched {
+			s.ranges = append(s.ranges, bpfRange{start: f.addr, end: end, from: from, until: openEnd, fn: f, img: img})
+		}
+	}
+	s.bpfDirty.Store(true)
+}
+
+// openSymName returns the kernel symbol name of the live image at addr.
+func (s *Symbolizer) openSymName(addr uint64) string {
+	for i := len(s.ranges) - 1; i >= 0; i-- {
+		if r := &s.ranges[i]; r.start == addr && r.until == openEnd && !r.fn.guessed {
+			return r.fn.sysName
+		}
+	}
+	return ""
+}
+
+// addSymProgLocked records a program whose info could not be read, loaded
+// at time t: the image whose symbol carries its tag and that was live then
+// becomes its main function. (Identical programs share a tag, so only
+// images live at t qualify.)
+func (s *Symbolizer) addSymProgLocked(id uint32, tag string, t uint64) {
+	prog := &Prog{ID: id, Tag: tag, Type: "unknown", Name: "bpf_prog_" + tag}
+	s.progs[id] = &progEntry{prog: prog}
+	var match []int
+	for i := range s.ranges {
+		r := &s.ranges[i]
+		st, name, ok := splitProgSym(r.fn.sysName)
+		if !ok || st != tag || r.fn.prog != nil || r.until < t {
+			continue
+		}
+		if name != "" {
+			prog.Name = name
+		}
+		match = append(match, i)
+	}
+	for _, i := range match {
+		r := &s.ranges[i]
+		r.fn = newSymFunc(r.start, r.end-r.start, r.fn.sysName, prog)
+	}
+	s.bpfDirty.Store(true)
+}
+
+// Programs returns every BPF program seen, loaded at the start or while
+// recording, unloaded or not, by ID.
+func (s *Symbolizer) Programs() []Prog {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Prog, 0, len(s.progs))
+	for _, e := range s.progs {
+		out = append(out, *e.prog)
+	}
+	slices.SortFunc(out, func(a, b Prog) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// BPFStats returns the counts of BPF programs seen.
+func (s *Symbolizer) BPFStats() BPFStats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// intern returns a shared copy of str.
+func (s *Symbolizer) intern(str []byte) string {
+	if v, ok := s.strs[string(str)]; ok {
+		return v
+	}
+	v := string(str)
+	s.strs[v] = v
+	return v
+}

@@ -1,0 +1,477 @@
+package symbolize
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfprof/bpfprof/sampler"
+)
+
+// objKey identifies a mapped file: by build ID when the record carries
+// one, else by device and inode, else (anonymous and special mappings) by
+// name.
+type objKey struct {
+	buildID      string
+	major, minor uint32
+	inode        uint64
+	path         string
+}
+
+// object is one mapped file (or special mapping) with its symbols, loaded
+// on the first address resolved in it.
+type object struct {
+	path    string // as mapped, without " (deleted)"
+	deleted bool
+	base    string // name in frames of addresses without a symbol
+	special bool   // no file behind it: anonymous memory, [vdso], [heap], ...
+	// pid mapped it at [start, limit): the file is read through
+	// /proc/PID/map_files or /proc/PID/root while the process lives.
+	pid          uint32
+	start, limit uint64
+	loaded       bool
+	syms         *objSyms // nil when unreadable
+	// unknown holds the names of addresses without a symbol,
+	// "libfoo.so+0x1234" (file offset), made once each.
+	unknown map[uint64]string
+}
+
+// process is the address space of one process as far as it is known.
+type process struct {
+	comm string
+	// maps is sorted by start, without overlaps. It is never changed in
+	// place: a forked child shares its parent's slice.
+	maps     []*userMap
+	exited   bool
+	gone     bool // /proc knew nothing of it
+	lastRead time.Time
+}
+
+// userMap is one executable mapping of a process.
+type userMap struct {
+	start, limit, pgoff uint64
+	obj                 *object
+	mapping             *Mapping
+}
+
+func newUserMap(start, limit, pgoff uint64, obj *object, buildID string) *userMap {
+	file := obj.path
+	if obj.loaded && obj.syms != nil && buildID == "" {
+		buildID = obj.syms.buildID
+	}
+	return &userMap{start: start, limit: limit, pgoff: pgoff, obj: obj,
+		mapping: &Mapping{Kind: KindUser, Start: start, Limit: limit, Offset: pgoff, File: file, BuildID: buildID}}
+}
+
+// cut returns the part [start, limit) of m, which a new mapping left.
+func (m *userMap) cut(start, limit uint64) *userMap {
+	return newUserMap(start, limit, m.pgoff+(start-m.start), m.obj, m.mapping.BuildID)
+}
+
+// insertMap returns maps with m added over whatever it overlaps.
+func insertMap(maps []*userMap, m *userMap) []*userMap {
+	out := make([]*userMap, 0, len(maps)+2)
+	for _, old := range maps {
+		if old.limit <= m.start || old.start >= m.limit {
+			out = append(out, old)
+			continue
+		}
+		if old.start < m.start {
+			out = append(out, old.cut(old.start, m.start))
+		}
+		if old.limit > m.limit {
+			out = append(out, old.cut(m.limit, old.limit))
+		}
+	}
+	out = append(out, m)
+	slices.SortFunc(out, func(a, b *userMap) int {
+		switch {
+		case a.start < b.start:
+			return -1
+		case a.start > b.start:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// find returns the mapping holding addr.
+func (p *process) find(addr uint64) *userMap {
+	lo, hi := 0, len(p.maps)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if p.maps[m].start <= addr {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo == 0 {
+		return nil
+	}
+	if m := p.maps[lo-1]; addr < m.limit {
+		return m
+	}
+	return nil
+}
+
+// tracked reports whether user space of pid is followed.
+func (s *Symbolizer) tracked(pid uint32) bool {
+	return s.filter == nil || s.filter[pid]
+}
+
+// scanProcesses reads the maps and names of every tracked process.
+func (s *Symbolizer) scanProcesses() {
+	if s.filter != nil {
+		for pid := range s.filter {
+			s.procs[pid] = s.readProcessLocked(pid)
+		}
+		return
+	}
+	ents, err := os.ReadDir(s.procDir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, err := strconv.ParseUint(e.Name(), 10, 32)
+		if err != nil || !e.IsDir() {
+			continue
+		}
+		s.procs[uint32(pid)] = s.readProcessLocked(uint32(pid))
+	}
+}
+
+// readProcessLocked reads a process's name and executable mappings from
+// /proc. A process /proc does not know is marked gone.
+func (s *Symbolizer) readProcessLocked(pid uint32) *process {
+	p := &process{lastRead: time.Now()}
+	dir := filepath.Join(s.procDir, strconv.FormatUint(uint64(pid), 10))
+	if comm, err := os.ReadFile(filepath.Join(dir, "comm")); err == nil {
+		p.comm = s.intern(bytes.TrimSuffix(comm, []byte("\n")))
+	}
+	s.readMapsLocked(pid, p, dir)
+	return p
+}
+
+// readMapsLocked replaces p's mappings with those of /proc/PID/maps.
+func (s *Symbolizer) readMapsLocked(pid uint32, p *process, dir string) {
+	p.lastRead = time.Now()
+	f, err := os.Open(filepath.Join(dir, "maps"))
+	if err != nil {
+		p.gone = os.IsNotExist(err)
+		return
+	}
+	defer f.Close()
+	entries, _, err := parseMaps(bufio.NewReader(f))
+	if err != nil {
+		return
+	}
+	var maps []*userMap
+	for _, e := range entries {
+		if !e.exec {
+			continue
+		}
+		path := s.intern([]byte(e.path))
+		key := objKey{major: e.major, minor: e.minor, inode: e.inode}
+		if e.inode == 0 {
+			key = objKey{path: path}
+		}
+		obj := s.objectLocked(key, path, pid, e.start, e.limit)
+		maps = insertMap(maps, newUserMap(e.start, e.limit, e.offset, obj, ""))
+	}
+	p.maps = maps
+}
+
+// objectLocked returns the object of key, made on first sight.
+func (s *Symbolizer) objectLocked(key objKey, path string, pid uint32, start, limit uint64) *object {
+	if o := s.objs[key]; o != nil {
+		return o
+	}
+	o := &object{pid: pid, start: start, limit: limit}
+	p, deleted := strings.CutSuffix(path, " (deleted)")
+	o.path, o.deleted = p, deleted
+	switch {
+	case p == "" || p == "//anon":
+		o.path, o.base, o.special = "[anon]", "[anon]", true
+	case !strings.HasPrefix(p, "/"):
+		o.base, o.special = p, true
+	default:
+		o.base = filepath.Base(p)
+	}
+	s.objs[key] = o
+	return o
+}
+
+// procLocked returns the process pid, read from /proc on first sight; nil
+// if it is not tracked.
+func (s *Symbolizer) procLocked(pid uint32) *process {
+	if p := s.procs[pid]; p != nil {
+		return p
+	}
+	if s.closed || !s.tracked(pid) {
+		return nil
+	}
+	p := s.readProcessLocked(pid)
+	s.procs[pid] = p
+	return p
+}
+
+// User resolves a user-space address of process pid. time is not used:
+// mappings are tracked as the records arrive, not by time. A process
+// neither read at the start nor seen forking is read from /proc on its
+// first address; an address in no known mapping makes the Symbolizer
+// re-read the process's maps, at most once a second per process.
+//
+// Functions come from the ELF symbol table (.symtab, else .dynsym) and,
+// for Go binaries, from the pclntab with file and line; inlined Go calls
+// give the outer function with the inlined callee's line. An address
+// without a symbol gives "FILE+0xOFFSET", OFFSET being the offset in the
+// file.
+func (s *Symbolizer) User(pid uint32, addr, time uint64) Frame {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.procLocked(pid)
+	if p == nil {
+		return Frame{Kind: KindUser, Addr: addr, Func: unknownFunc}
+	}
+	m := p.find(addr)
+	if m == nil && !p.exited && !p.gone && sinceRead(p) >= refreshInterval {
+		s.readMapsLocked(pid, p, filepath.Join(s.procDir, strconv.FormatUint(uint64(pid), 10)))
+		m = p.find(addr)
+	}
+	if m == nil {
+		return Frame{Kind: KindUser, Addr: addr, Func: unknownFunc}
+	}
+	return s.userFrameLocked(m, addr)
+}
+
+func sinceRead(p *process) time.Duration { return time.Since(p.lastRead) }
+
+// userFrameLocked resolves addr in mapping m.
+func (s *Symbolizer) userFrameLocked(m *userMap, addr uint64) Frame {
+	o := m.obj
+	if !o.loaded {
+		s.loadObjectLocked(o)
+	}
+	fr := Frame{Kind: KindUser, Addr: addr, Mapping: m.mapping}
+	if o.syms != nil && m.mapping.BuildID == "" && o.syms.buildID != "" {
+		m.mapping.BuildID = o.syms.buildID
+	}
+	off := addr - m.start + m.pgoff
+	if o.syms != nil {
+		va := o.syms.vaddr(off)
+		if o.syms.gotab != nil {
+			if file, line, fn := o.syms.gotab.PCToLine(va); fn != nil {
+				fr.Func, fr.Offset, fr.File, fr.Line = fn.Name, va-fn.Entry, file, uint32(line)
+				return fr
+			}
+		}
+		if name, start, ok := o.syms.sym(va); ok {
+			fr.Func, fr.Offset = name, va-start
+			return fr
+		}
+	}
+	if o.special {
+		fr.Func, fr.Offset = o.base, addr-m.start
+		return fr
+	}
+	fr.Func = o.unknownName(off)
+	return fr
+}
+
+// unknownName names an address without a symbol by the file's base name
+// and the file offset.
+func (o *object) unknownName(off uint64) string {
+	if n, ok := o.unknown[off]; ok {
+		return n
+	}
+	if o.unknown == nil {
+		o.unknown = map[uint64]string{}
+	}
+	n := o.base + "+0x" + strconv.FormatUint(off, 16)
+	o.unknown[off] = n
+	return n
+}
+
+// loadObjectLocked reads the symbols of an object: through
+// /proc/PID/map_files (the very file mapped, even if deleted or replaced
+// since), else /proc/PID/root/PATH (the process's mount namespace), else
+// PATH. Files with a build ID already loaded are not parsed again.
+func (s *Symbolizer) loadObjectLocked(o *object) {
+	o.loaded = true
+	if o.special {
+		if o.path == "[vdso]" {
+			o.syms = s.vdsoLocked()
+		}
+		return
+	}
+	dir := filepath.Join(s.procDir, strconv.FormatUint(uint64(o.pid), 10))
+	paths := []string{
+		filepath.Join(dir, "map_files", fmt.Sprintf("%x-%x", o.start, o.limit)),
+		filepath.Join(dir, "root", o.path),
+	}
+	if !o.deleted {
+		paths = append(paths, o.path)
+	}
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			continue
+		}
+		syms, err := loadELF(f, func(id string) *objSyms { return s.symsByID[id] })
+		f.Close()
+		if err != nil {
+			continue
+		}
+		if syms.buildID != "" && s.symsByID[syms.buildID] == nil {
+			s.symsByID[syms.buildID] = syms
+		}
+		o.syms = syms
+		return
+	}
+}
+
+// vdsoLocked reads the symbols of the vDSO: the kernel maps the same one
+// into every process, so this process's copy serves for all.
+func (s *Symbolizer) vdsoLocked() *objSyms {
+	if s.vdsoLoaded {
+		return s.vdso
+	}
+	s.vdsoLoaded = true
+	data, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		return nil
+	}
+	entries, _, _ := parseMaps(bytes.NewReader(data))
+	for _, e := range entries {
+		if e.path != "[vdso]" {
+			continue
+		}
+		mem, err := os.Open("/proc/self/mem")
+		if err != nil {
+			return nil
+		}
+		defer mem.Close()
+		img := make([]byte, e.limit-e.start)
+		if _, err := mem.ReadAt(img, int64(e.start)); err != nil {
+			return nil
+		}
+		if syms, err := loadELF(bytes.NewReader(img), nil); err == nil {
+			s.vdso = syms
+		}
+		return s.vdso
+	}
+	return nil
+}
+
+// Comm returns the name of process pid, also after it exited; "" if
+// unknown. pid 0 is the idle task, "swapper".
+func (s *Symbolizer) Comm(pid uint32) string {
+	if pid == 0 {
+		return "swapper"
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.procLocked(pid); p != nil {
+		return p.comm
+	}
+	return ""
+}
+
+func (s *Symbolizer) handleMmap2(r *sampler.Mmap2) {
+	if r.Prot != 0 && r.Prot&unix.PROT_EXEC == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || !s.tracked(r.PID) || r.Len == 0 || r.Addr+r.Len < r.Addr {
+		return
+	}
+	p := s.procs[r.PID]
+	if p == nil {
+		// Unknown so far: /proc has its other mappings, if it still
+		// runs.
+		p = s.readProcessLocked(r.PID)
+		s.procs[r.PID] = p
+	}
+	path := s.intern([]byte(r.Filename))
+	var key objKey
+	var buildID string
+	switch {
+	case len(r.BuildID) > 0:
+		buildID = hex.EncodeToString(r.BuildID)
+		key = objKey{buildID: buildID}
+	case r.Ino != 0:
+		key = objKey{major: r.Maj, minor: r.Min, inode: r.Ino}
+	default:
+		key = objKey{path: path}
+	}
+	obj := s.objectLocked(key, path, r.PID, r.Addr, r.Addr+r.Len)
+	p.maps = insertMap(p.maps, newUserMap(r.Addr, r.Addr+r.Len, r.PgOff, obj, buildID))
+	p.gone, p.exited = false, false
+}
+
+func (s *Symbolizer) handleComm(r *sampler.Comm) {
+	if r.PID != r.TID && !r.Exec {
+		return // a thread's name
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || !s.tracked(r.PID) {
+		return
+	}
+	p := s.procs[r.PID]
+	switch {
+	case p == nil && r.Exec:
+		// A new program: the MMAP2 records that follow map it.
+		p = &process{lastRead: time.Now()}
+		s.procs[r.PID] = p
+	case p == nil:
+		p = s.procLocked(r.PID)
+	case r.Exec:
+		p.maps = nil
+	}
+	p.comm = s.intern([]byte(r.Comm))
+	p.gone, p.exited = false, false
+}
+
+func (s *Symbolizer) handleFork(r *sampler.Fork) {
+	if r.PID == r.PPID {
+		return // a new thread
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || (!s.tracked(r.PPID) && !s.tracked(r.PID)) {
+		return
+	}
+	if s.filter != nil {
+		s.filter[r.PID] = true
+	}
+	parent := s.procs[r.PPID]
+	if parent == nil {
+		delete(s.procs, r.PID) // read from /proc on first sight
+		return
+	}
+	s.procs[r.PID] = &process{comm: parent.comm, maps: parent.maps, lastRead: time.Now()}
+}
+
+func (s *Symbolizer) handleExit(r *sampler.Exit) {
+	if r.PID != r.TID {
+		return // a thread
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p := s.procs[r.PID]; p != nil {
+		p.exited = true
+	}
+}
