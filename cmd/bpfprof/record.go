@@ -1,5 +1,387 @@
 package main
 
-import "io"
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
 
-func runRecord(args []string, stdout, stderr io.Writer) error { return errNotYet }
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfprof/bpfprof/internal/aggregate"
+	"github.com/bpfprof/bpfprof/pprof"
+	"github.com/bpfprof/bpfprof/sampler"
+	"github.com/bpfprof/bpfprof/symbolize"
+)
+
+const recordSynopsis = "[-a | -p PID,... | --cgroup PATH] [-C CPUS] [-F HZ | -c PERIOD] [-e EVENT] [--no-call-graph] [-d DURATION] [--bpf-only] [-o FILE] [[--] COMMAND [ARGS]]"
+
+// defaultOutput is where record writes without -o, like perf's perf.data.
+const defaultOutput = "bpfprof.pb.gz"
+
+// recordConfig is a parsed record command line.
+type recordConfig struct {
+	pids      []int
+	cpus      []int
+	cgroup    string
+	frequency uint64
+	period    uint64
+	event     sampler.Event
+	callGraph bool
+	duration  time.Duration
+	output    string
+	bpfOnly   bool
+	// command is run and profiled until it exits: only it (and its
+	// children), or with systemWide the whole machine while it runs.
+	command    []string
+	systemWide bool
+	// args is the command line as given, for the profile's comments.
+	args []string
+}
+
+// parseRecordArgs parses the flags of bpfprof record. Mistakes are usage
+// errors.
+func parseRecordArgs(args []string, stderr io.Writer) (*recordConfig, error) {
+	fs := newFlagSet("record", recordSynopsis, stderr)
+	all := fs.Bool("a", false, "sample every process on every CPU (the default); with a command, while it runs")
+	pids := fs.String("p", "", "sample only the processes `PIDS` (comma-separated), their threads and children")
+	cpus := fs.String("C", "", "sample only these `CPUS`, as a list such as 0,2-3")
+	cgroup := fs.String("cgroup", "", "sample only the processes of this cgroup v2 `PATH` (e.g. /sys/fs/cgroup/system.slice)")
+	freq := fs.Uint64("F", 0, "sample at this frequency in `HZ` per CPU (default 4000, as perf)")
+	period := fs.Uint64("c", 0, "sample every `PERIOD` events (nanoseconds for cpu-clock); excludes -F")
+	event := fs.String("e", "", "sample this `EVENT`, such as cpu-clock, page-faults, cycles (default cycles with a hardware PMU, else cpu-clock)")
+	fs.Bool("g", true, "record call graphs")
+	noCallGraph := fs.Bool("no-call-graph", false, "record only the sampled instruction, no call graphs")
+	dur := fs.String("d", "", "stop after `DURATION` (5, 2.5, 1m30s); default: until Ctrl-C or the command exits")
+	output := fs.String("o", defaultOutput, "write the profile to `FILE` (- for standard output)")
+	bpfOnly := fs.Bool("bpf-only", false, "keep only samples with a BPF frame in their stack")
+	if err := fs.parse(args); err != nil {
+		return nil, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	cfg := &recordConfig{
+		cgroup:     *cgroup,
+		frequency:  *freq,
+		period:     *period,
+		callGraph:  !*noCallGraph,
+		output:     *output,
+		bpfOnly:    *bpfOnly,
+		command:    fs.Args(),
+		systemWide: *all,
+		args:       args,
+	}
+	var err error
+	switch {
+	case set["F"] && set["c"]:
+		return nil, usagef("-F and -c are exclusive: sample by frequency or by period")
+	case set["F"] && *freq == 0:
+		return nil, usagef("-F must be above 0")
+	case set["c"] && *period == 0:
+		return nil, usagef("-c must be above 0")
+	case !set["F"] && !set["c"]:
+		cfg.frequency = sampler.DefaultFrequency
+	}
+	if set["p"] {
+		if cfg.pids, err = parsePIDs(*pids); err != nil {
+			return nil, usagef("-p: %v", err)
+		}
+	}
+	targets := 0
+	for _, on := range []bool{len(cfg.pids) > 0, cfg.cgroup != "", len(cfg.command) > 0} {
+		if on {
+			targets++
+		}
+	}
+	switch {
+	case targets > 1:
+		return nil, usagef("choose one of -p, --cgroup and a command")
+	case *all && (len(cfg.pids) > 0 || cfg.cgroup != ""):
+		return nil, usagef("-a samples every process; it excludes -p and --cgroup")
+	case set["cgroup"] && cfg.cgroup == "":
+		return nil, usagef("--cgroup needs a path")
+	}
+	if set["C"] {
+		if cfg.cpus, err = sampler.ParseCPUList(*cpus); err != nil || len(cfg.cpus) == 0 {
+			return nil, usagef("-C %q: want a CPU list such as 0,2-3", *cpus)
+		}
+	}
+	if *event == "" {
+		cfg.event = sampler.DefaultEvent()
+	} else if cfg.event, err = sampler.ParseEvent(*event); err != nil {
+		return nil, usagef("-e: %v", err)
+	}
+	if set["d"] {
+		if cfg.duration, err = parseDuration(*dur); err != nil {
+			return nil, usagef("-d: %v", err)
+		}
+	}
+	if cfg.output == "" {
+		return nil, usagef("-o needs a file name, or - for standard output")
+	}
+	return cfg, nil
+}
+
+// parsePIDs parses a comma-separated list of process ids.
+func parsePIDs(s string) ([]int, error) {
+	var pids []int
+	for _, f := range strings.Split(s, ",") {
+		pid, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || pid <= 0 {
+			return nil, fmt.Errorf("%q is not a process id", f)
+		}
+		pids = append(pids, pid)
+	}
+	return pids, nil
+}
+
+func runRecord(args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseRecordArgs(args, stderr)
+	if err != nil {
+		return err
+	}
+	return record(context.Background(), cfg, stdout, stderr)
+}
+
+// recording is what a finished recording reports in its summary.
+type recording struct {
+	elapsed time.Duration
+	stats   sampler.Stats
+	snap    *aggregate.Snapshot
+	child   *childStatus
+	written string
+	size    int64
+	kptr    bool
+	// bpfInfoErr says why BPF program info could not be read, if so.
+	bpfInfoErr error
+}
+
+// record samples as cfg says until ctx is done, SIGINT or SIGTERM arrives,
+// the duration passes or the command exits, then writes the profile.
+func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) error {
+	// The output comes first: an unwritable path fails before sampling.
+	out, err := createOutput(cfg.output, stdout)
+	if err != nil {
+		return err
+	}
+	defer out.abort()
+
+	// Signals end the recording, not the process; they stay caught until
+	// the profile is written.
+	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+
+	pids := cfg.pids
+	var ch *child
+	if len(cfg.command) > 0 {
+		childOut := stdout
+		if out.stdout {
+			childOut = stderr // the profile goes to stdout
+		}
+		if ch, err = startChild(cfg.command, childOut, stderr); err != nil {
+			return err
+		}
+		defer ch.kill()
+		if !cfg.systemWide {
+			pids = []int{ch.pid}
+		}
+	}
+
+	sym, err := symbolize.New(symbolize.Options{PIDs: pids})
+	if err != nil {
+		return fmt.Errorf("symbolizer: %w", err)
+	}
+	defer sym.Close()
+	agg, err := aggregate.New(aggregate.Options{Resolver: sym, CallGraph: cfg.callGraph, BPFOnly: cfg.bpfOnly})
+	if err != nil {
+		return err
+	}
+	rd, err := sampler.Open(sampler.Options{
+		Events:    []sampler.Event{cfg.event},
+		Frequency: cfg.frequency,
+		Period:    cfg.period,
+		CPUs:      cfg.cpus,
+		PIDs:      pids,
+		Cgroup:    cfg.cgroup,
+		CallGraph: cfg.callGraph,
+	})
+	if err != nil {
+		return err
+	}
+	defer rd.Close()
+
+	start := time.Now()
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if cfg.duration > 0 {
+		runCtx, cancel = context.WithTimeout(runCtx, cfg.duration)
+		defer cancel()
+	}
+	if ch != nil {
+		if err := ch.release(); err != nil {
+			return err
+		}
+		go func() {
+			select {
+			case <-ch.done:
+				cancel()
+			case <-runCtx.Done():
+			}
+		}()
+	}
+	stopProgress := startProgress(stderr, start, rd, agg)
+	// Symbolizing must not hold up reading the rings: it goes through a
+	// queue, in record order, on another goroutine.
+	q := newQueue(queueSize, sampler.HandlerFunc(func(r sampler.Record) {
+		sym.HandleRecord(r)
+		agg.HandleRecord(r)
+	}))
+	runErr := rd.Run(runCtx, q)
+	elapsed := time.Since(start)
+	q.close()
+	stopProgress()
+	if runErr != nil {
+		return runErr
+	}
+
+	res := recording{
+		elapsed:    elapsed,
+		stats:      rd.Stats(),
+		snap:       agg.Snapshot(),
+		kptr:       sym.KptrRestricted(),
+		bpfInfoErr: sym.BPFStats().InfoErr,
+	}
+	// The snapshot is self-contained: the rings and the symbol tables can
+	// go before the profile is built, which lowers the peak memory.
+	rd.Close()
+	sym.Close()
+	if ch != nil {
+		res.child = ch.stop()
+	}
+	p, err := pprof.Build(res.snap, pprof.Meta{
+		Event:         cfg.event.String(),
+		Clock:         cfg.event.IsClock(),
+		Frequency:     cfg.frequency,
+		Period:        cfg.period,
+		Start:         start,
+		Duration:      elapsed,
+		KernelRelease: kernelRelease(),
+		CommandLine:   append([]string{"bpfprof", "record"}, cfg.args...),
+	})
+	if err != nil {
+		return err
+	}
+	if res.size, err = out.commit(p); err != nil {
+		return err
+	}
+	res.written = out.name()
+	summarize(stderr, &res)
+	return nil
+}
+
+// kernelRelease returns uname -r, or "" if uname fails.
+func kernelRelease() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return ""
+	}
+	return unix.ByteSliceToString(u.Release[:])
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// startProgress keeps a one-line progress report on stderr while recording,
+// if stderr is a terminal. The returned func stops it and clears the line.
+func startProgress(stderr io.Writer, start time.Time, rd *sampler.Reader, agg *aggregate.Aggregator) func() {
+	if !isTerminal(stderr) {
+		return func() {}
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprint(stderr, "\r\x1b[K")
+				return
+			case <-tick.C:
+			}
+			st, c := rd.Stats(), agg.Counters()
+			fmt.Fprintf(stderr, "\r\x1b[Krecording %.1fs: %d samples, lost %d, BPF programs %d",
+				time.Since(start).Seconds(), c.Samples, st.Lost+st.LostSamples, c.ProgramsSeen)
+		}
+	})
+	return sync.OnceFunc(func() {
+		close(done)
+		wg.Wait()
+	})
+}
+
+// summarize prints the end-of-recording summary, on stderr always.
+func summarize(w io.Writer, r *recording) {
+	c := r.snap.Counters
+	lost := r.stats.Lost + r.stats.LostSamples
+	fmt.Fprintf(w, "recorded %s: %d samples", r.elapsed.Round(time.Millisecond), c.Samples)
+	if c.Dropped > 0 {
+		fmt.Fprintf(w, " (%d without a BPF frame left out)", c.Dropped)
+	}
+	fmt.Fprintf(w, ", lost %d\n", lost)
+	fmt.Fprintf(w, "BPF programs: %d in samples, %d loaded and %d unloaded while recording\n",
+		c.ProgramsSeen, c.ProgLoads, c.ProgUnloads)
+	if r.stats.Throttles > 0 {
+		fmt.Fprintf(w, "warning: the kernel throttled sampling %d times (kernel.perf_event_max_sample_rate); use a lower -F\n", r.stats.Throttles)
+	}
+	if r.stats.DecodeErrors > 0 {
+		fmt.Fprintf(w, "warning: %d malformed records skipped\n", r.stats.DecodeErrors)
+	}
+	if lost > 0 {
+		fmt.Fprintln(w, "warning: samples were lost; use a lower -F")
+	}
+	if r.kptr {
+		fmt.Fprintln(w, "warning: kernel addresses are hidden (kernel.kptr_restrict): kernel and BPF frames are unnamed; run as root or `sysctl kernel.kptr_restrict=0`")
+	}
+	if r.bpfInfoErr != nil {
+		fmt.Fprintf(w, "warning: BPF program info could not be read (%v): BPF frames have no source lines; run as root\n", r.bpfInfoErr)
+	}
+	if r.child != nil {
+		fmt.Fprintf(w, "command %s\n", r.child)
+	}
+	if r.written == "-" {
+		fmt.Fprintf(w, "wrote the profile (%s) to standard output\n", byteSize(r.size))
+		return
+	}
+	fmt.Fprintf(w, "wrote %s (%s); view it with: go tool pprof -http=: %s\n", r.written, byteSize(r.size), r.written)
+}
+
+// byteSize formats n bytes for people.
+func byteSize(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// errNotATerminal refuses to write binary output to a terminal.
+var errNotATerminal = errors.New("refusing to write a binary profile to a terminal; redirect standard output or use -o FILE")

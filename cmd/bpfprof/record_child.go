@@ -1,0 +1,184 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
+	"time"
+)
+
+// child is a command profiled from its first instruction, as perf record --
+// COMMAND does. perf forks, opens its events on the child with
+// enable_on_exec and lets it exec; Go cannot run code between fork and exec,
+// so the child is started traced instead, stops at its exec (PTRACE_TRACEME
+// makes execve stop the process), the events are opened on it while it
+// stands still, and release detaches it to run.
+type child struct {
+	cmd *exec.Cmd
+	pid int
+
+	detach   chan struct{} // closed to make the tracer detach
+	detached chan error    // the tracer's detach result
+
+	released bool
+	done     chan struct{} // closed when the child has been waited for
+	state    *os.ProcessState
+	waitErr  error
+	signaled bool // we asked it to stop
+}
+
+// childStatus says how the command ended.
+type childStatus struct {
+	state    *os.ProcessState
+	err      error
+	signaled bool
+}
+
+func (s *childStatus) String() string {
+	switch {
+	case s.err != nil:
+		return fmt.Sprintf("could not be waited for: %v", s.err)
+	case s.state == nil:
+		return "status unknown"
+	}
+	ws, _ := s.state.Sys().(syscall.WaitStatus)
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exited with status %d", ws.ExitStatus())
+	case ws.Signaled() && s.signaled:
+		return fmt.Sprintf("was still running at the end of the recording and was stopped (%v)", ws.Signal())
+	case ws.Signaled():
+		return fmt.Sprintf("was killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
+	}
+	return s.state.String()
+}
+
+// startChild starts argv stopped at its exec. Its standard input is ours.
+func startChild(argv []string, stdout, stderr io.Writer) (*child, error) {
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return nil, fmt.Errorf("command %s: %w", argv[0], errors.Unwrap(err))
+	}
+	c := &child{
+		detach:   make(chan struct{}),
+		detached: make(chan error, 1),
+		done:     make(chan struct{}),
+	}
+	started := make(chan error, 1)
+	go func() {
+		// ptrace requests must come from the tracing thread. The thread is
+		// never unlocked, so it exits with this goroutine and no other
+		// goroutine runs on a thread that traced something.
+		runtime.LockOSThread()
+		cmd := &exec.Cmd{
+			Path:        path,
+			Args:        argv,
+			Stdin:       os.Stdin,
+			Stdout:      stdout,
+			Stderr:      stderr,
+			SysProcAttr: &syscall.SysProcAttr{Ptrace: true},
+		}
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("start %s: %w", argv[0], err)
+			return
+		}
+		pid := cmd.Process.Pid
+		var ws syscall.WaitStatus
+		for {
+			_, err = syscall.Wait4(pid, &ws, 0, nil)
+			if !errors.Is(err, syscall.EINTR) {
+				break
+			}
+		}
+		if err == nil && !ws.Stopped() {
+			err = fmt.Errorf("it ended before running (%v)", waitString(ws))
+		}
+		if err != nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+			started <- fmt.Errorf("start %s: %w", argv[0], err)
+			return
+		}
+		c.cmd, c.pid = cmd, pid
+		started <- nil
+		<-c.detach
+		c.detached <- syscall.PtraceDetach(pid)
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func waitString(ws syscall.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exit status %d", ws.ExitStatus())
+	case ws.Signaled():
+		return ws.Signal().String()
+	}
+	return fmt.Sprintf("wait status %#x", uint32(ws))
+}
+
+// release lets the child run, and starts waiting for its end (done).
+func (c *child) release() error {
+	if c.released {
+		return nil
+	}
+	c.released = true
+	close(c.detach)
+	err := <-c.detached
+	// Waiting before the detach would report its ptrace stop as an end.
+	go func() {
+		err := c.cmd.Wait()
+		if c.state = c.cmd.ProcessState; c.state == nil {
+			c.waitErr = err
+		}
+		close(c.done)
+	}()
+	if err != nil {
+		c.cmd.Process.Kill()
+		return fmt.Errorf("let %s run: %w", c.cmd.Args[0], err)
+	}
+	return nil
+}
+
+// stop ends the child if it still runs (SIGTERM, then SIGKILL after a grace
+// period, as perf does at the end of a recording) and returns how it ended.
+func (c *child) stop() *childStatus {
+	c.release()
+	select {
+	case <-c.done:
+	default:
+		c.signaled = true
+		c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.done:
+		case <-time.After(5 * time.Second):
+			c.cmd.Process.Kill()
+			<-c.done
+		}
+	}
+	return &childStatus{state: c.state, err: c.waitErr, signaled: c.signaled}
+}
+
+// kill ends the child at once if it still runs, and reaps it. For error
+// paths; a no-op after stop.
+func (c *child) kill() {
+	if !c.released {
+		// A traced, stopped process dies of SIGKILL without running on.
+		c.cmd.Process.Kill()
+	}
+	c.release()
+	select {
+	case <-c.done:
+	default:
+		c.signaled = true
+		c.cmd.Process.Kill()
+		<-c.done
+	}
+}

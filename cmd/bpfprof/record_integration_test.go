@@ -1,0 +1,638 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testutil"
+	"github.com/bpfprof/bpfprof/sampler"
+)
+
+func TestMain(m *testing.M) {
+	// record catches signals; the os/signal package's goroutine that this
+	// starts runs for ever once started. Start it before the leak check
+	// counts goroutines.
+	c := make(chan os.Signal, 1)
+	signal.Notify(c, os.Interrupt)
+	signal.Stop(c)
+
+	code := testutil.LeakCheck(m)
+	if built.Load() {
+		if bin, err := buildOnce(); err == nil {
+			os.RemoveAll(filepath.Dir(bin))
+		}
+	}
+	os.Exit(code)
+}
+
+// repoRoot is where `go tool pprof -list` finds the BPF sources.
+const repoRoot = "../.."
+
+// driveProgram loads a testdata object and runs its program flat out with
+// BPF_PROG_TEST_RUN until the returned func is called, which also unloads it.
+func driveProgram(t *testing.T, name string) (stop func()) {
+	t.Helper()
+	obj, err := testprogs.Load(name)
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var driveErr error
+	wg.Go(func() { _, driveErr = testprogs.Drive(ctx, obj.Program(), 0) })
+	return sync.OnceFunc(func() {
+		cancel()
+		wg.Wait()
+		obj.Close()
+		if driveErr != nil {
+			t.Errorf("drive %s: %v", name, driveErr)
+		}
+	})
+}
+
+// onlineCPUCount is the number of CPUs record samples by default.
+func onlineCPUCount(t *testing.T) int {
+	b, err := os.ReadFile("/sys/devices/system/cpu/online")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpus, err := sampler.ParseCPUList(string(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(cpus)
+}
+
+// waitSampling waits until process pid has its perf events open, a
+// side-band and a sampling event per CPU: the recording has started. It
+// fails the test if that does not happen while the process lives.
+func waitSampling(t *testing.T, pid int, exited <-chan struct{}) {
+	t.Helper()
+	want := 2 * onlineCPUCount(t)
+	deadline := time.After(2 * time.Minute) // a hang, not a measurement
+	for {
+		if n := perfEventFDs(pid); n >= want {
+			return
+		}
+		select {
+		case <-exited:
+			t.Fatal("the recording ended before it started sampling")
+		case <-deadline:
+			t.Fatalf("process %d never opened its %d perf events", pid, want)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+func perfEventFDs(pid int) int {
+	dir := fmt.Sprintf("/proc/%d/fd", pid)
+	entries, _ := os.ReadDir(dir)
+	n := 0
+	for _, e := range entries {
+		if target, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && target == "anon_inode:[perf_event]" {
+			n++
+		}
+	}
+	return n
+}
+
+func readProfile(t *testing.T, path string) *profile.Profile {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		t.Fatalf("parse %s: %v", path, err)
+	}
+	if err := p.CheckValid(); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// goPprof runs `go tool pprof args...` from the repository root.
+func goPprof(t *testing.T, args ...string) string {
+	t.Helper()
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		testutil.SkipOrFail(t, "go is not on PATH: "+err.Error())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gobin, append([]string{"tool", "pprof"}, args...)...)
+	cmd.Dir = repoRoot
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("go tool pprof %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String()
+}
+
+// recordOK runs bpfprof record in-process and fails the test unless it
+// succeeds. It returns stderr.
+func recordOK(t *testing.T, args ...string) (stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(append([]string{"record"}, args...), &out, &errOut)
+	if code != 0 {
+		testutil.SkipIfNoPermission(t, errors.New(errOut.String()))
+		t.Fatalf("bpfprof record %s: exit code %d\n%s", strings.Join(args, " "), code, errOut.String())
+	}
+	return out.String(), errOut.String()
+}
+
+// checkSummary checks the summary that record prints on stderr at the end.
+func checkSummary(t *testing.T, stderr, written string) {
+	t.Helper()
+	for _, re := range []string{
+		`(?m)^recorded [0-9.]+m?s: \d+ samples.*, lost \d+$`,
+		`(?m)^BPF programs: \d+ in samples, \d+ loaded and \d+ unloaded while recording$`,
+		`(?m)^wrote ` + regexp.QuoteMeta(written) + ` \(`,
+	} {
+		if !regexp.MustCompile(re).MatchString(stderr) {
+			t.Errorf("summary does not match %s:\n%s", re, stderr)
+		}
+	}
+	if strings.Contains(stderr, "\r") {
+		t.Errorf("progress written to a stderr that is not a terminal:\n%q", stderr)
+	}
+}
+
+// bpfLines sums the samples whose leaf is in a BPF program by source line.
+func bpfLines(p *profile.Profile) map[string]int64 {
+	lines := map[string]int64{}
+	for _, s := range p.Sample {
+		leaf := s.Location[0]
+		if leaf.Mapping == nil || !strings.HasPrefix(leaf.Mapping.File, "[bpf] ") || len(leaf.Line) == 0 {
+			continue
+		}
+		l := leaf.Line[0]
+		lines[fmt.Sprintf("%s:%d", l.Function.Filename, l.Line)] += s.Value[0]
+	}
+	return lines
+}
+
+func topOf(m map[string]int64) (string, int64) {
+	var top string
+	var n int64
+	for k, v := range m {
+		if v > n || v == n && k < top {
+			top, n = k, v
+		}
+	}
+	return top, n
+}
+
+// TestRecordHotProgram records the machine while the hot-loop program runs
+// and reads the profile with go tool pprof as a user would.
+func TestRecordHotProgram(t *testing.T) {
+	testutil.RequireRoot(t, "perf events and BPF programs")
+	file, line, err := testprogs.Marker(testprogs.Hot, "hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hotLine := fmt.Sprintf("%s:%d", file, line)
+
+	stop := driveProgram(t, testprogs.Hot)
+	path := filepath.Join(t.TempDir(), "hot.pb.gz")
+	_, stderr := recordOK(t, "-F", "999", "-d", "3s", "-o", path)
+	stop()
+	checkSummary(t, stderr, path)
+
+	p := readProfile(t, path)
+	if top, n := topOf(bpfLines(p)); top != hotLine {
+		t.Errorf("top BPF line %s (%d samples), want %s; all: %v", top, n, hotLine, bpfLines(p))
+	}
+	var hot, underTestRun int64
+	for _, s := range p.Sample {
+		if !s.HasLabel("bpf_prog_name", testprogs.HotFunc) {
+			continue
+		}
+		hot += s.Value[0]
+		if !s.HasLabel("bpf_prog_type", "socket_filter") || len(s.NumLabel["bpf_prog_id"]) != 1 {
+			t.Errorf("hot sample labels %v %v", s.Label, s.NumLabel)
+		}
+		if hasFunction(s, "bpf_test_run") {
+			underTestRun += s.Value[0]
+		}
+	}
+	if hot == 0 {
+		t.Fatal("no sample labelled with the hot program")
+	}
+	// The kernel cannot unwind from the JIT image's prologue, before it has
+	// set up its frame pointer: those few samples lack their kernel callers.
+	if underTestRun < hot*9/10 {
+		t.Errorf("only %d of %d hot samples have bpf_test_run under them", underTestRun, hot)
+	}
+
+	t.Run("top-lines", func(t *testing.T) {
+		out := goPprof(t, "-top", "-lines", path)
+		for _, row := range strings.Split(out, "\n") {
+			if strings.Contains(row, ".bpf.c:") {
+				if !strings.Contains(row, testprogs.HotFunc+" "+hotLine) {
+					t.Errorf("first BPF row %q, want %s\n%s", row, hotLine, out)
+				}
+				return
+			}
+		}
+		t.Errorf("no BPF source line in:\n%s", out)
+	})
+	t.Run("tagfocus", func(t *testing.T) {
+		out := goPprof(t, "-tags", "-tagfocus", "bpf_prog_name="+testprogs.HotFunc, path)
+		if names := tagValues(out, "bpf_prog_name"); len(names) != 1 || names[0] != testprogs.HotFunc {
+			t.Errorf("-tagfocus kept samples of programs %q, want only %s:\n%s", names, testprogs.HotFunc, out)
+		}
+		if comms := tagValues(out, "comm"); len(comms) != 1 {
+			t.Errorf("-tagfocus kept samples of processes %q, want only the driver's:\n%s", comms, out)
+		}
+		out = goPprof(t, "-top", "-tagfocus", "bpf_prog_name="+testprogs.HotFunc, path)
+		if !strings.Contains(out, "bpf_test_run") || !strings.Contains(out, testprogs.HotFunc) {
+			t.Errorf("focused -top lacks %s or bpf_test_run:\n%s", testprogs.HotFunc, out)
+		}
+	})
+	t.Run("list", func(t *testing.T) {
+		out := goPprof(t, "-list", testprogs.HotFunc, path)
+		if !strings.Contains(out, "MARK: hot") || !regexp.MustCompile(`(?m)^\s+\S+\s+\S+\s+`+strconv.Itoa(line)+`:`).MatchString(out) {
+			t.Errorf("-list does not show the source with the hot line %d:\n%s", line, out)
+		}
+	})
+}
+
+// tagValues returns the values of one tag in the output of pprof -tags.
+func tagValues(out, tag string) []string {
+	var vals []string
+	in := false
+	for _, l := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(strings.TrimSpace(l), tag+": Total"):
+			in = true
+		case in && strings.TrimSpace(l) == "":
+			return vals
+		case in:
+			if _, v, ok := strings.Cut(l, "): "); ok {
+				vals = append(vals, v)
+			}
+		}
+	}
+	return vals
+}
+
+func hasFunction(s *profile.Sample, name string) bool {
+	for _, l := range s.Location {
+		for _, ln := range l.Line {
+			if ln.Function.Name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func stackString(s *profile.Sample) string {
+	var names []string
+	for _, l := range s.Location {
+		for _, ln := range l.Line {
+			names = append(names, ln.Function.Name)
+		}
+	}
+	return strings.Join(names, " <- ")
+}
+
+// TestRecordProgramLoadedDuringRecording loads, drives and unloads a program
+// with a subprogram while recording: it must still be named in the profile.
+func TestRecordProgramLoadedDuringRecording(t *testing.T) {
+	testutil.RequireRoot(t, "perf events and BPF programs")
+	path := filepath.Join(t.TempDir(), "subprog.pb.gz")
+	cfg, err := parseRecordArgs([]string{"-F", "999", "-o", path}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr bytes.Buffer
+	done := make(chan struct{})
+	var recErr error
+	go func() {
+		defer close(done)
+		recErr = record(ctx, cfg, &bytes.Buffer{}, &stderr)
+	}()
+	waitSampling(t, os.Getpid(), done)
+	time.Sleep(time.Second)
+	stop := driveProgram(t, testprogs.Subprog)
+	time.Sleep(1500 * time.Millisecond)
+	stop()
+	time.Sleep(500 * time.Millisecond) // the recording goes on after the unload
+	cancel()
+	<-done
+	testutil.SkipIfNoPermission(t, recErr)
+	if recErr != nil {
+		t.Fatal(recErr)
+	}
+	checkSummary(t, stderr.String(), path)
+	m := regexp.MustCompile(`(\d+) loaded and (\d+) unloaded`).FindStringSubmatch(stderr.String())
+	if m == nil || m[1] == "0" || m[2] == "0" {
+		t.Errorf("summary does not count the program's load and unload:\n%s", stderr.String())
+	}
+
+	p := readProfile(t, path)
+	file, line, err := testprogs.Marker(testprogs.Subprog, "sub-hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub, main int64
+	for _, s := range p.Sample {
+		if !s.HasLabel("bpf_prog_name", testprogs.SubprogFunc) {
+			continue
+		}
+		main += s.Value[0]
+		if hasFunction(s, testprogs.SubprogSubFunc) {
+			sub += s.Value[0]
+		}
+	}
+	if main == 0 || sub == 0 {
+		t.Fatalf("%d samples labelled %s, %d of them in %s", main, testprogs.SubprogFunc, sub, testprogs.SubprogSubFunc)
+	}
+	lines := bpfLines(p)
+	if lines[fmt.Sprintf("%s:%d", file, line)] == 0 {
+		t.Errorf("no sample on the subprogram's hot line %s:%d: %v", file, line, lines)
+	}
+	for _, f := range p.Function {
+		if f.Name == testprogs.SubprogSubFunc && (f.Filename != file || !strings.HasPrefix(f.SystemName, "bpf_prog_")) {
+			t.Errorf("subprogram function %+v", f)
+		}
+	}
+}
+
+// TestRecordToStdout writes the profile to standard output, keeping only
+// samples with a BPF frame.
+func TestRecordToStdout(t *testing.T) {
+	testutil.RequireRoot(t, "perf events and BPF programs")
+	stop := driveProgram(t, testprogs.Hot)
+	stdout, stderr := recordOK(t, "-F", "999", "-d", "1", "--bpf-only", "-o", "-")
+	stop()
+	if !strings.Contains(stderr, "to standard output") || !strings.Contains(stderr, "lost ") {
+		t.Errorf("summary:\n%s", stderr)
+	}
+	p, err := profile.Parse(strings.NewReader(stdout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Sample) == 0 {
+		t.Fatal("no samples")
+	}
+	for _, s := range p.Sample {
+		if _, ok := s.Label["bpf_prog_name"]; !ok {
+			t.Fatalf("--bpf-only kept a sample without a BPF frame: %s", stackString(s))
+		}
+	}
+}
+
+// TestRecordPeriodNoCallGraph samples every 2 ms of CPU time without call
+// chains.
+func TestRecordPeriodNoCallGraph(t *testing.T) {
+	testutil.RequireRoot(t, "perf events and BPF programs")
+	stop := driveProgram(t, testprogs.Hot)
+	path := filepath.Join(t.TempDir(), "c.pb.gz")
+	_, stderr := recordOK(t, "-c", "2000000", "--no-call-graph", "-e", "cpu-clock", "-d", "1", "-o", path)
+	stop()
+	checkSummary(t, stderr, path)
+	p := readProfile(t, path)
+	if p.PeriodType == nil || p.PeriodType.Type != "cpu" || p.Period != 2000000 {
+		t.Errorf("period %v %d, want cpu 2000000", p.PeriodType, p.Period)
+	}
+	var hot int64
+	for _, s := range p.Sample {
+		if len(s.Location) != 1 {
+			t.Fatalf("a stack of %d frames without call graphs", len(s.Location))
+		}
+		if s.HasLabel("bpf_prog_name", testprogs.HotFunc) {
+			hot += s.Value[0]
+		}
+	}
+	if hot == 0 {
+		t.Error("no samples in the hot program")
+	}
+}
+
+// TestRecordCommand profiles a command from its start to its end.
+func TestRecordCommand(t *testing.T) {
+	testutil.RequireRoot(t, "perf events")
+	path := filepath.Join(t.TempDir(), "cmd.pb.gz")
+	script := `i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exit 3`
+	_, stderr := recordOK(t, "-F", "999", "-o", path, "--", "sh", "-c", script)
+	checkSummary(t, stderr, path)
+	if !strings.Contains(stderr, "command exited with status 3") {
+		t.Errorf("summary lacks the command's exit status:\n%s", stderr)
+	}
+	p := readProfile(t, path)
+	if len(p.Sample) == 0 {
+		t.Fatal("no samples of the command")
+	}
+	pids := map[int64]bool{}
+	for _, s := range p.Sample {
+		if !s.HasLabel("comm", "sh") {
+			t.Errorf("sample of another process: %v %v", s.Label, s.NumLabel)
+		}
+		pids[s.NumLabel["pid"][0]] = true
+	}
+	if len(pids) != 1 {
+		t.Errorf("samples of processes %v, want only the command's", pids)
+	}
+}
+
+// TestRecordSystemWideCommand samples every process while a command runs,
+// as perf record -a -- sleep 1 does.
+func TestRecordSystemWideCommand(t *testing.T) {
+	testutil.RequireRoot(t, "perf events and BPF programs")
+	stop := driveProgram(t, testprogs.Hot)
+	path := filepath.Join(t.TempDir(), "a.pb.gz")
+	_, stderr := recordOK(t, "-a", "-F", "999", "-o", path, "--", "sleep", "1")
+	stop()
+	checkSummary(t, stderr, path)
+	if !strings.Contains(stderr, "command exited with status 0") {
+		t.Errorf("summary lacks the command's exit status:\n%s", stderr)
+	}
+	p := readProfile(t, path)
+	var hot int64
+	for _, s := range p.Sample {
+		if s.HasLabel("bpf_prog_name", testprogs.HotFunc) {
+			hot += s.Value[0]
+		}
+	}
+	if hot == 0 {
+		t.Error("no samples of the hot program, which runs outside the command")
+	}
+}
+
+// TestRecordPID samples one running process by its id.
+func TestRecordPID(t *testing.T) {
+	testutil.RequireRoot(t, "perf events")
+	busy := exec.Command("sha256sum", "/dev/zero")
+	if err := busy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		busy.Process.Kill()
+		busy.Wait()
+	}()
+	path := filepath.Join(t.TempDir(), "p.pb.gz")
+	_, stderr := recordOK(t, "-p", strconv.Itoa(busy.Process.Pid), "-F", "999", "-d", "1", "-o", path)
+	checkSummary(t, stderr, path)
+	p := readProfile(t, path)
+	if len(p.Sample) == 0 {
+		t.Fatal("no samples of the process")
+	}
+	for _, s := range p.Sample {
+		if pid := s.NumLabel["pid"]; len(pid) != 1 || pid[0] != int64(busy.Process.Pid) || !s.HasLabel("comm", "sha256sum") {
+			t.Fatalf("sample of another process: %v %v", s.Label, s.NumLabel)
+		}
+	}
+}
+
+func TestRecordCommandNotFound(t *testing.T) {
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"record", "-o", filepath.Join(dir, "x.pb.gz"), "--", "bpfprof-no-such-command"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "executable file not found") {
+		t.Errorf("exit code %d, stderr %q", code, stderr.String())
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left %v behind", entries)
+	}
+}
+
+// TestRecordUnsupportedEvent asks for a hardware event where there is no
+// PMU (this VM): one line saying what to do, exit 1, nothing left behind.
+func TestRecordUnsupportedEvent(t *testing.T) {
+	testutil.RequireRoot(t, "perf events")
+	if sampler.DefaultEvent().String() == "cycles" {
+		t.Skip("this machine has a hardware PMU")
+	}
+	dir := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"record", "-e", "cycles", "-d", "1", "-o", filepath.Join(dir, "x.pb.gz")}, &stdout, &stderr)
+	want := "bpfprof record: cycles: not supported on this machine (no hardware PMU?); try -e cpu-clock\n"
+	if code != 1 || stderr.String() != want {
+		t.Errorf("exit code %d, stderr %q; want 1, %q", code, stderr.String(), want)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left %v behind", entries)
+	}
+}
+
+// built says whether a test asked for the binary, which TestMain removes.
+var built atomic.Bool
+
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "bpfprof-test-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "bpfprof")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// buildBinary builds bpfprof once for the tests that run it as a user does.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	if _, err := exec.LookPath("go"); err != nil {
+		testutil.SkipOrFail(t, "go is not on PATH: "+err.Error())
+	}
+	built.Store(true)
+	bin, err := buildOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// TestRecordInterrupt stops the built binary with SIGINT (Ctrl-C) halfway:
+// the profile it writes is complete and holds the samples so far.
+func TestRecordInterrupt(t *testing.T) {
+	testutil.RequireRoot(t, "perf events")
+	if runtime.GOOS != "linux" {
+		t.Skip("linux only")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "int.pb.gz")
+	stop := driveProgram(t, testprogs.Hot)
+	defer stop()
+
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			var stderr bytes.Buffer
+			cmd := exec.Command(bin, "record", "-F", "999", "-o", path)
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan struct{})
+			var waitErr error
+			go func() { waitErr = cmd.Wait(); close(exited) }()
+			waitSampling(t, cmd.Process.Pid, exited)
+			time.Sleep(time.Second)
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			<-exited
+			if waitErr != nil {
+				t.Fatalf("%v\n%s", waitErr, stderr.String())
+			}
+			checkSummary(t, stderr.String(), path)
+			p := readProfile(t, path)
+			if len(p.Sample) == 0 {
+				t.Fatal("interrupted profile has no samples")
+			}
+			entries, _ := os.ReadDir(dir)
+			if len(entries) != 1 {
+				t.Errorf("directory holds %v, want only the profile", entries)
+			}
+		})
+	}
+}
+
+// TestRecordUnwritableOutputBinary runs the built binary with an output it
+// cannot write: exit 1 with one line, before any sampling.
+func TestRecordUnwritableOutputBinary(t *testing.T) {
+	bin := buildBinary(t)
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "record", "-o", "/proc/nonexistent/x.pb.gz")
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v", err)
+	}
+	want := "bpfprof record: cannot write the profile to /proc/nonexistent/x.pb.gz: no such file or directory\n"
+	if stderr.String() != want {
+		t.Errorf("stderr %q, want %q", stderr.String(), want)
+	}
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bpfprof/bpfprof/sampler"
+)
+
+func TestParseDuration(t *testing.T) {
+	good := map[string]time.Duration{
+		"5":      5 * time.Second,
+		"2.5":    2500 * time.Millisecond,
+		"5s":     5 * time.Second,
+		"1m30s":  90 * time.Second,
+		"250ms":  250 * time.Millisecond,
+		" 3s ":   3 * time.Second,
+		"1h":     time.Hour,
+		"0.001":  time.Millisecond,
+		"1.5h":   90 * time.Minute,
+		"100us":  100 * time.Microsecond,
+		"3e1":    30 * time.Second,
+		"1m0.5s": 60500 * time.Millisecond,
+	}
+	for in, want := range good {
+		got, err := parseDuration(in)
+		if err != nil || got != want {
+			t.Errorf("parseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "0s", "-1", "-5s", "abc", "5 s", "NaN", "Inf", "1e300", "5x", "s"} {
+		if got, err := parseDuration(in); err == nil {
+			t.Errorf("parseDuration(%q) = %v, want an error", in, got)
+		}
+	}
+}
+
+func TestParseRecordArgs(t *testing.T) {
+	cfg, err := parseRecordArgs(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.output != "bpfprof.pb.gz" || !cfg.callGraph || cfg.frequency != 4000 || cfg.period != 0 ||
+		cfg.duration != 0 || cfg.pids != nil || cfg.cpus != nil || cfg.bpfOnly || len(cfg.command) != 0 {
+		t.Errorf("defaults: %+v", cfg)
+	}
+	if cfg.event.String() == "" || cfg.event.String() == "<invalid event>" {
+		t.Errorf("default event %v", cfg.event)
+	}
+
+	cfg, err = parseRecordArgs([]string{"-a", "-C", "0,2-3", "-c", "100000", "-e", "task-clock", "--no-call-graph",
+		"-d", "1m30s", "-o", "-", "--bpf-only"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.cpus, []int{0, 2, 3}) || cfg.period != 100000 || cfg.frequency != 0 || cfg.event.String() != "task-clock" ||
+		cfg.callGraph || cfg.duration != 90*time.Second || cfg.output != "-" || !cfg.bpfOnly {
+		t.Errorf("parsed %+v", cfg)
+	}
+
+	cfg, err = parseRecordArgs([]string{"-p", "12,34", "-F", "999", "-g"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(cfg.pids, []int{12, 34}) || cfg.frequency != 999 || !cfg.callGraph {
+		t.Errorf("parsed %+v", cfg)
+	}
+
+	for _, args := range [][]string{
+		{"-F", "99", "--", "sleep", "1"},
+		{"-F", "99", "sleep", "1"},
+	} {
+		cfg, err = parseRecordArgs(args, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(cfg.command, []string{"sleep", "1"}) {
+			t.Errorf("%q: command %q", args, cfg.command)
+		}
+	}
+	cfg, err = parseRecordArgs([]string{"-a", "--", "sleep", "1"}, &bytes.Buffer{})
+	if err != nil || !cfg.systemWide || len(cfg.command) != 2 {
+		t.Errorf("-a with a command: %+v, %v", cfg, err)
+	}
+	cfg, err = parseRecordArgs([]string{"--", "sh", "-c", "exit 3", "-d", "1"}, &bytes.Buffer{})
+	if err != nil || !slices.Equal(cfg.command, []string{"sh", "-c", "exit 3", "-d", "1"}) || cfg.duration != 0 {
+		t.Errorf("flags after the command belong to it: %+v, %v", cfg, err)
+	}
+}
+
+func TestRecordUsageErrors(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-F", "99", "-c", "1000"}, "-F and -c are exclusive"},
+		{[]string{"-F", "0"}, "-F must be above 0"},
+		{[]string{"-c", "0"}, "-c must be above 0"},
+		{[]string{"-p", "12,x"}, `"x" is not a process id`},
+		{[]string{"-p", "0"}, "not a process id"},
+		{[]string{"-p", "1", "--", "true"}, "choose one of"},
+		{[]string{"-p", "1", "--cgroup", "/sys/fs/cgroup"}, "choose one of"},
+		{[]string{"-a", "-p", "1"}, "-a samples every process"},
+		{[]string{"-a", "--cgroup", "/sys/fs/cgroup"}, "-a samples every process"},
+		{[]string{"-C", "x"}, "want a CPU list"},
+		{[]string{"-C", "3-1"}, "want a CPU list"},
+		{[]string{"-e", "bogus"}, "valid events"},
+		{[]string{"-d", "soon"}, "bad duration"},
+		{[]string{"-d", "0"}, "not positive"},
+		{[]string{"-o", ""}, "-o needs a file name"},
+		{[]string{"--cgroup", ""}, "--cgroup needs a path"},
+		{[]string{"-x"}, "flag provided but not defined"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"record"}, tc.args...), &stdout, &stderr)
+		if code != 2 {
+			t.Errorf("%q: exit code %d, want 2", tc.args, code)
+		}
+		first, _, _ := strings.Cut(stderr.String(), "\n")
+		if !strings.HasPrefix(first, "bpfprof record: ") || !strings.Contains(first, tc.want) {
+			t.Errorf("%q: stderr %q, want one line with %q", tc.args, stderr.String(), tc.want)
+		}
+	}
+}
+
+func TestRecordHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"record", "-h"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	for _, want := range []string{"Usage: bpfprof record", "-F HZ", "-no-call-graph", "-bpf-only", "-o FILE", "DURATION"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, stderr.String())
+		}
+	}
+}
+
+// TestRecordUnwritableOutput needs no privilege: the output is checked
+// before anything else.
+func TestRecordUnwritableOutput(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		want string
+	}{
+		{"/proc/nonexistent/x.pb.gz", "cannot write the profile to /proc/nonexistent/x.pb.gz: no such file or directory"},
+		{t.TempDir(), "it is a directory"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"record", "-d", "1", "-o", tc.path}, &stdout, &stderr)
+		if code != 1 {
+			t.Errorf("%s: exit code %d, want 1", tc.path, code)
+		}
+		if got := stderr.String(); got != "bpfprof record: "+tc.want+"\n" && !strings.Contains(got, tc.want) {
+			t.Errorf("%s: stderr %q, want %q", tc.path, got, tc.want)
+		}
+		if strings.Count(stderr.String(), "\n") != 1 || strings.Contains(stderr.String(), "recorded") {
+			t.Errorf("%s: more than the error was printed (did it sample?):\n%s", tc.path, stderr.String())
+		}
+	}
+}
+
+func TestCreateOutput(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.pb.gz")
+	out, err := createOutput(path, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || !strings.HasPrefix(entries[0].Name(), ".p.pb.gz.") {
+		t.Fatalf("directory holds %v, want one temporary file", entries)
+	}
+	out.abort()
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("abort left %v", entries)
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 bytes", 1023: "1023 bytes", 1536: "1.5 KiB", 3 << 20: "3.0 MiB"} {
+		if got := byteSize(n); got != want {
+			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestQueue(t *testing.T) {
+	var got []string
+	q := newQueue(4, sampler.HandlerFunc(func(r sampler.Record) {
+		got = append(got, fmt.Sprintf("%T %+v", r, r))
+	}))
+	// The reader reuses its records: the queue must copy them.
+	s := &sampler.Sample{Common: sampler.Common{Time: 1}, IP: 7, Kernel: []uint64{1, 2}, User: []uint64{3}, Counters: []sampler.Counter{{ID: 1, Value: 2}}}
+	m := &sampler.Mmap2{Common: sampler.Common{Time: 2}, BuildID: []byte{9}, Filename: "/bin/x"}
+	records := []sampler.Record{
+		s, m,
+		&sampler.Comm{Comm: "x"}, &sampler.Fork{PID: 1}, &sampler.Exit{PID: 1},
+		&sampler.Lost{Lost: 1}, &sampler.LostSamples{Lost: 2}, &sampler.Throttle{Unthrottle: true},
+		&sampler.KSymbol{Name: "bpf_prog_x"}, &sampler.BPFEvent{ProgID: 5},
+	}
+	var want []string
+	for i := range 3 {
+		s.Time, s.Kernel[0], s.User = uint64(10+i), uint64(100+i), s.User[:0]
+		if i == 1 {
+			s.User = append(s.User, 4, 5, 6)
+		}
+		for _, r := range records {
+			want = append(want, fmt.Sprintf("%T %+v", r, r))
+			q.HandleRecord(r)
+		}
+		s.Kernel[1], m.BuildID[0] = 99, 99 // after queueing: no effect on the copies
+	}
+	q.close()
+	if len(got) != len(want) {
+		t.Fatalf("%d records handled, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("record %d:\n got %s\nwant %s", i, got[i], want[i])
+		}
+	}
+}

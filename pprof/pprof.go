@@ -1,0 +1,435 @@
+// Package pprof turns an aggregate.Snapshot into a pprof profile
+// (github.com/google/pprof/profile) that `go tool pprof` opens.
+//
+// The profile is self-contained for kernel and BPF code: JITed BPF frames
+// carry their BTF function name, source file and line, since the JIT image is
+// gone once the program unloads. User frames keep their mapping (file, build
+// ID, offsets) so that pprof can refine them from the binaries.
+package pprof
+
+import (
+	"cmp"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/bpfprof/bpfprof/internal/aggregate"
+	"github.com/bpfprof/bpfprof/symbolize"
+)
+
+// Meta describes the recording a Snapshot came from.
+type Meta struct {
+	// Event is the perf name of the sampled event, such as cpu-clock.
+	Event string
+	// Clock says the event counts time in nanoseconds (cpu-clock,
+	// task-clock): the profile's values are then cpu/nanoseconds.
+	Clock bool
+	// Frequency is the sampling frequency in Hz (-F), or 0 when sampling
+	// by Period.
+	Frequency uint64
+	// Period is the fixed sampling period (-c), or 0 when sampling by
+	// Frequency.
+	Period uint64
+	// Start is the wall-clock time the recording began.
+	Start time.Time
+	// Duration is how long it lasted; 0 takes the span of the snapshot's
+	// records.
+	Duration time.Duration
+	// KernelRelease is uname -r of the recorded machine.
+	KernelRelease string
+	// CommandLine is the command that recorded the profile, with its
+	// arguments.
+	CommandLine []string
+	// Comments are added to the profile's comments as they are.
+	Comments []string
+}
+
+// Labels the profile puts on samples. Numeric ones can be selected by value
+// or range (-tagfocus pid=1234), string ones by regular expression
+// (-tagfocus bpf_prog_name=hot).
+const (
+	LabelPID      = "pid"
+	LabelTID      = "tid"
+	LabelCPU      = "cpu"
+	LabelComm     = "comm"
+	LabelProgID   = "bpf_prog_id"
+	LabelProgName = "bpf_prog_name"
+	LabelProgType = "bpf_prog_type"
+)
+
+// errNoEvent is returned by Build for a Meta without an Event.
+var errNoEvent = errors.New("pprof: Meta.Event is empty")
+
+// Build makes a profile of snap. The profile's ids start at 1; mappings,
+// locations and functions are deduplicated; it passes CheckValid. Samples
+// with the same labels share their Label, NumLabel and NumUnit maps: to
+// change one sample's labels, give it new maps rather than writing into
+// them.
+func Build(snap *aggregate.Snapshot, meta Meta) (*profile.Profile, error) {
+	if meta.Event == "" {
+		return nil, errNoEvent
+	}
+	p := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "samples", Unit: "count"}},
+	}
+	if meta.Clock {
+		p.SampleType = append(p.SampleType, &profile.ValueType{Type: "cpu", Unit: "nanoseconds"})
+		p.PeriodType = &profile.ValueType{Type: "cpu", Unit: "nanoseconds"}
+	} else {
+		p.SampleType = append(p.SampleType, &profile.ValueType{Type: meta.Event, Unit: "count"})
+		p.PeriodType = &profile.ValueType{Type: meta.Event, Unit: "count"}
+	}
+	p.DefaultSampleType = p.SampleType[1].Type
+	p.Period = period(snap, meta)
+	if !meta.Start.IsZero() {
+		p.TimeNanos = meta.Start.UnixNano()
+	}
+	p.DurationNanos = meta.Duration.Nanoseconds()
+	if p.DurationNanos == 0 && snap.End > snap.Start {
+		p.DurationNanos = int64(snap.End - snap.Start)
+	}
+	p.Comments = comments(snap, meta)
+
+	b := builder{
+		p:         p,
+		mappings:  make(map[*symbolize.Mapping]*mappingInfo),
+		functions: make(map[funcKey]*profile.Function),
+	}
+	b.addMappings(snap)
+	p.Location = make([]*profile.Location, len(snap.Locations))
+	for i := range snap.Locations {
+		p.Location[i] = b.location(uint64(i+1), &snap.Locations[i])
+	}
+	b.setMappingFlags()
+
+	p.Sample = make([]*profile.Sample, 0, len(snap.Stacks))
+	locs := make([]*profile.Location, 0, len(snap.Stacks)*16)
+	values := make([]int64, 0, 2*len(snap.Stacks))
+	labels := make(map[labelKey]*profile.Sample)
+	for _, st := range snap.Stacks {
+		n := len(st.Locations)
+		if cap(locs)-len(locs) < n {
+			locs = make([]*profile.Location, 0, max(n, 4096))
+		}
+		s := &profile.Sample{Location: locs[len(locs) : len(locs)+n : len(locs)+n]}
+		locs = locs[:len(locs)+n]
+		for i, id := range st.Locations {
+			s.Location[i] = p.Location[id-1]
+		}
+		values = append(values, int64(st.Count), int64(st.Period))
+		s.Value = values[len(values)-2 : len(values) : len(values)]
+		setLabels(s, &st, labels)
+		p.Sample = append(p.Sample, s)
+	}
+	if err := p.CheckValid(); err != nil {
+		return nil, fmt.Errorf("pprof: built an invalid profile: %w", err)
+	}
+	return p, nil
+}
+
+// labelKey is the label set of a stack.
+type labelKey struct {
+	pid, tid, cpu uint32
+	comm          string
+	prog          *symbolize.Prog
+}
+
+// setLabels gives s the labels of st. Samples with the same labels share
+// their label maps (a profile of a busy machine has tens of thousands of
+// stacks, but far fewer label sets): seen holds the first sample of each set.
+func setLabels(s *profile.Sample, st *aggregate.Stack, seen map[labelKey]*profile.Sample) {
+	k := labelKey{pid: st.PID, tid: st.TID, cpu: st.CPU, comm: st.Comm, prog: st.Prog}
+	if first := seen[k]; first != nil {
+		s.Label, s.NumLabel, s.NumUnit = first.Label, first.NumLabel, first.NumUnit
+		return
+	}
+	seen[k] = s
+	s.NumLabel = map[string][]int64{
+		LabelPID: {int64(st.PID)},
+		LabelTID: {int64(st.TID)},
+		LabelCPU: {int64(st.CPU)},
+	}
+	// profile.proto drops a numeric label whose value and unit are both
+	// zero (cpu 0, pid 0). A unit keeps it; naming the unit after the key
+	// is what pprof infers for labels without one, so it changes nothing
+	// in pprof's output or filters.
+	s.NumUnit = map[string][]string{
+		LabelPID: {LabelPID},
+		LabelTID: {LabelTID},
+		LabelCPU: {LabelCPU},
+	}
+	if st.Comm != "" {
+		s.Label = map[string][]string{LabelComm: {st.Comm}}
+	}
+	if pr := st.Prog; pr != nil {
+		if s.Label == nil {
+			s.Label = make(map[string][]string, 3)
+		}
+		s.NumLabel[LabelProgID] = []int64{int64(pr.ID)}
+		s.NumUnit[LabelProgID] = []string{LabelProgID}
+		s.Label[LabelProgName] = []string{pr.Name}
+		if pr.Type != "" {
+			s.Label[LabelProgType] = []string{pr.Type}
+		}
+	}
+}
+
+// Write checks p and writes it gzipped, in the profile.proto format. It
+// compresses for speed rather than size: a profile is written once, at the
+// end of a recording, and the difference in size is small.
+func Write(w io.Writer, p *profile.Profile) error {
+	if err := p.CheckValid(); err != nil {
+		return fmt.Errorf("pprof: invalid profile: %w", err)
+	}
+	zw, err := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	if err := p.WriteUncompressed(zw); err != nil {
+		zw.Close()
+		return err
+	}
+	return zw.Close()
+}
+
+// period is the profile's sampling period: the fixed one, a clock event's
+// 1/frequency, or else the mean period of the samples.
+func period(snap *aggregate.Snapshot, meta Meta) int64 {
+	switch {
+	case meta.Period > 0:
+		return int64(meta.Period)
+	case meta.Clock && meta.Frequency > 0:
+		return int64(time.Second) / int64(meta.Frequency)
+	}
+	var n, sum uint64
+	for _, st := range snap.Stacks {
+		n += st.Count
+		sum += st.Period
+	}
+	if n == 0 {
+		return 0
+	}
+	return int64((sum + n/2) / n)
+}
+
+func comments(snap *aggregate.Snapshot, meta Meta) []string {
+	var cs []string
+	if len(meta.CommandLine) > 0 {
+		cs = append(cs, "command: "+strings.Join(meta.CommandLine, " "))
+	}
+	if meta.KernelRelease != "" {
+		cs = append(cs, "kernel: "+meta.KernelRelease)
+	}
+	switch {
+	case meta.Frequency > 0:
+		cs = append(cs, fmt.Sprintf("event: %s at %d Hz", meta.Event, meta.Frequency))
+	case meta.Period > 0:
+		cs = append(cs, fmt.Sprintf("event: %s every %d", meta.Event, meta.Period))
+	default:
+		cs = append(cs, "event: "+meta.Event)
+	}
+	cs = append(cs, fmt.Sprintf("samples: %d, lost %d, BPF programs sampled %d, loaded %d, unloaded %d",
+		snap.Samples, snap.Lost+snap.LostSamples, snap.ProgramsSeen, snap.ProgLoads, snap.ProgUnloads))
+	if snap.Dropped > 0 {
+		cs = append(cs, fmt.Sprintf("samples without a BPF frame left out: %d", snap.Dropped))
+	}
+	return append(cs, meta.Comments...)
+}
+
+type funcKey struct {
+	name, systemName, file string
+}
+
+type mappingInfo struct {
+	m *profile.Mapping
+	// samples ranks the mapping; symbolized says whether all of its frames
+	// have a function, file and line; lines whether they all have a file
+	// and line.
+	samples    uint64
+	kind       symbolize.Kind
+	symbolized bool
+	lines      bool
+}
+
+type builder struct {
+	p         *profile.Profile
+	mappings  map[*symbolize.Mapping]*mappingInfo
+	functions map[funcKey]*profile.Function
+}
+
+// addMappings makes one profile mapping per distinct Mapping of the frames,
+// in the order `go tool pprof` keeps when it reads the profile back: the
+// main binary first, and no two neighbours that it would merge.
+func (b *builder) addMappings(snap *aggregate.Snapshot) {
+	weight := make([]uint64, len(snap.Locations))
+	for _, st := range snap.Stacks {
+		for _, id := range st.Locations {
+			weight[id-1] += st.Count
+		}
+	}
+	var infos []*mappingInfo
+	for i := range snap.Locations {
+		f := &snap.Locations[i]
+		if f.Mapping == nil {
+			continue
+		}
+		mi := b.mappings[f.Mapping]
+		if mi == nil {
+			m := f.Mapping
+			mi = &mappingInfo{
+				m: &profile.Mapping{
+					Start: m.Start, Limit: m.Limit, Offset: m.Offset,
+					File: m.File, BuildID: m.BuildID,
+				},
+				kind:       m.Kind,
+				symbolized: true,
+				lines:      true,
+			}
+			b.mappings[f.Mapping] = mi
+			infos = append(infos, mi)
+		}
+		mi.samples += weight[i]
+		if !hasFunc(f) || f.File == "" || f.Line == 0 {
+			mi.symbolized = false
+		}
+		if f.File == "" || f.Line == 0 {
+			mi.lines = false
+		}
+	}
+	slices.SortStableFunc(infos, func(x, y *mappingInfo) int {
+		return cmp.Or(
+			cmp.Compare(rank(x.m), rank(y.m)),
+			cmp.Compare(y.samples, x.samples),
+			cmp.Compare(x.m.File, y.m.File),
+			cmp.Compare(x.m.Start, y.m.Start),
+		)
+	})
+	for _, mi := range infos {
+		if n := len(b.p.Mapping); n > 0 && adjacent(b.p.Mapping[n-1], mi.m) {
+			// pprof would merge them on reading; merge them now.
+			last := b.p.Mapping[n-1]
+			last.Limit = mi.m.Limit
+			if mi.m.File != "" {
+				last.File = mi.m.File
+			}
+			if mi.m.BuildID != "" {
+				last.BuildID = mi.m.BuildID
+			}
+			mi.m = last
+			continue
+		}
+		mi.m.ID = uint64(len(b.p.Mapping) + 1)
+		b.p.Mapping = append(b.p.Mapping, mi.m)
+	}
+}
+
+// libRx matches shared-library file names as pprof recognises them.
+var libRx = regexp.MustCompile(`([.]so$|[.]so[._][0-9]+)`)
+
+// rank orders mappings as pprof expects: it takes the first executable
+// that is not a shared library for the main binary.
+func rank(m *profile.Mapping) int {
+	file := strings.TrimSpace(strings.ReplaceAll(m.File, "(deleted)", ""))
+	switch {
+	case file == "":
+		return 3
+	case strings.HasPrefix(file, "["):
+		return 2
+	case libRx.MatchString(file):
+		return 1
+	}
+	return 0
+}
+
+// adjacent reports whether pprof would take two mappings for the halves of
+// one split mapping and merge them.
+func adjacent(m1, m2 *profile.Mapping) bool {
+	if m1.File != "" && m2.File != "" && m1.File != m2.File {
+		return false
+	}
+	if m1.BuildID != "" && m2.BuildID != "" && m1.BuildID != m2.BuildID {
+		return false
+	}
+	if m1.Limit != m2.Start {
+		return false
+	}
+	if m1.Offset != 0 && m2.Offset != 0 && m1.Offset+(m1.Limit-m1.Start) != m2.Offset {
+		return false
+	}
+	return true
+}
+
+// setMappingFlags says which mappings pprof need not symbolize again: the
+// kernel's and BPF programs' (it cannot: their code is not in a file), and
+// user mappings whose every frame has a function, file and line. Others are
+// left unflagged so pprof refines them from the binary if it finds it, and
+// keeps our names if it does not.
+func (b *builder) setMappingFlags() {
+	for _, mi := range b.mappings {
+		m := mi.m
+		switch mi.kind {
+		case symbolize.KindKernel, symbolize.KindBPF:
+			m.HasFunctions = true
+			m.HasFilenames = m.HasFilenames || mi.lines
+			m.HasLineNumbers = m.HasLineNumbers || mi.lines
+		default:
+			if mi.symbolized {
+				m.HasFunctions, m.HasFilenames, m.HasLineNumbers = true, true, true
+			}
+		}
+	}
+	// Merged mappings are flagged only if all their parts are.
+	for _, mi := range b.mappings {
+		if mi.kind == symbolize.KindUser && !mi.symbolized {
+			mi.m.HasFunctions, mi.m.HasFilenames, mi.m.HasLineNumbers = false, false, false
+		}
+	}
+}
+
+// hasFunc reports whether f names a function rather than holding a
+// placeholder such as "[unknown]".
+func hasFunc(f *symbolize.Frame) bool {
+	return f.Func != "" && !strings.HasPrefix(f.Func, "[")
+}
+
+// location makes the profile location of frame f.
+func (b *builder) location(id uint64, f *symbolize.Frame) *profile.Location {
+	l := &profile.Location{ID: id, Address: f.Addr}
+	if f.Mapping != nil {
+		l.Mapping = b.mappings[f.Mapping].m
+	}
+	name := f.Func
+	if name == "" {
+		name = "[unknown]"
+	}
+	sys := f.SystemName
+	if sys == "" {
+		sys = name
+	}
+	key := funcKey{name: name, systemName: sys, file: f.File}
+	fn := b.functions[key]
+	if fn == nil {
+		fn = &profile.Function{
+			ID:         uint64(len(b.p.Function) + 1),
+			Name:       name,
+			SystemName: sys,
+			Filename:   f.File,
+		}
+		b.functions[key] = fn
+		b.p.Function = append(b.p.Function, fn)
+	}
+	if f.Line > 0 && (fn.StartLine == 0 || int64(f.Line) < fn.StartLine) {
+		// BTF line info has no function start line: the lowest line seen
+		// stands for it.
+		fn.StartLine = int64(f.Line)
+	}
+	l.Line = []profile.Line{{Function: fn, Line: int64(f.Line), Column: int64(f.Column)}}
+	return l
+}
