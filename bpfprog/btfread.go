@@ -1,0 +1,62 @@
+package bpfprog
+
+import (
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// btfCache holds the BTF objects read during one listing, by BTF ID: the
+// programs of one object file share one. Safe for concurrent use.
+type btfCache struct {
+	mu    sync.Mutex
+	names map[uint32]*btfNames // nil value: could not be read
+}
+
+func newBTFCache() *btfCache { return &btfCache{names: map[uint32]*btfNames{}} }
+
+// get returns the type names of BTF object id, or nil if it cannot be read or
+// parsed (split BTF of kernel modules is not supported).
+func (c *btfCache) get(id uint32) *btfNames {
+	if id == 0 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if b, ok := c.names[id]; ok {
+		return b
+	}
+	b := loadBTFNames(id)
+	c.names[id] = b
+	return b
+}
+
+// loadBTFNames reads BTF object id from the kernel and indexes its names.
+func loadBTFNames(id uint32) *btfNames {
+	fd, err := fdByID(unix.BPF_BTF_GET_FD_BY_ID, id)
+	if err != nil {
+		return nil
+	}
+	defer closeFD(fd)
+	name := make([]byte, 64)
+	info := btfInfo{name: unsafe.Pointer(&name[0]), nameLen: uint32(len(name))}
+	if err := objInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil || info.btfSize == 0 {
+		return nil
+	}
+	if info.kernelBTF != 0 && cString(name) != "vmlinux" {
+		// Module BTF is split: its type IDs continue vmlinux's. Only
+		// the program and vmlinux BTF are standalone.
+		return nil
+	}
+	raw := make([]byte, info.btfSize)
+	info = btfInfo{btf: unsafe.Pointer(&raw[0]), btfSize: uint32(len(raw))}
+	if err := objInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil || int(info.btfSize) != len(raw) {
+		return nil
+	}
+	b, err := parseBTFNames(raw)
+	if err != nil {
+		return nil
+	}
+	return b
+}

@@ -1,0 +1,450 @@
+package bpfprog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// Proc is a process holding a BPF program: through a program file
+// descriptor, or through a link to it.
+type Proc struct {
+	PID  int    `json:"pid"`
+	Comm string `json:"comm"`
+}
+
+// FDObject is the kind of BPF object an fd refers to, as its fdinfo tells.
+type FDObject int
+
+// Kinds of fds, by the type line of their fdinfo.
+const (
+	// FDOther is an fd that is not a BPF program, link or map.
+	FDOther FDObject = iota
+	// FDProg is a BPF program (a "prog_type" line).
+	FDProg
+	// FDLink is a BPF link (a "link_type" line).
+	FDLink
+	// FDMap is a BPF map (a "map_type" line).
+	FDMap
+)
+
+// FDInfo is what /proc/PID/fdinfo/FD says about a BPF program or link file
+// descriptor. Fields a file does not list stay zero, with their Has flag
+// false.
+type FDInfo struct {
+	Object FDObject
+	// ProgID is the program of a program fd, or the program of a link fd
+	// (Linux 5.7 or later lists it for links too).
+	ProgID     ID
+	HasProgID  bool
+	LinkID     uint32
+	HasLinkID  bool
+	Memlock    uint64
+	HasMemlock bool
+}
+
+// ParseFDInfo reads the lines of a /proc/PID/fdinfo/FD file that bpfprof
+// needs: prog_id, link_id and memlock. Other lines, and values that are not
+// decimal numbers, are ignored; only a read error is an error.
+func ParseFDInfo(r io.Reader) (FDInfo, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return FDInfo{}, fmt.Errorf("read fdinfo: %w", err)
+	}
+	return parseFDInfo(raw), nil
+}
+
+func parseFDInfo(raw []byte) FDInfo {
+	var fi FDInfo
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		key, val, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			continue
+		}
+		switch string(key) {
+		case "prog_id", "link_id", "memlock":
+		case "prog_type":
+			fi.Object = FDProg
+			continue
+		case "link_type":
+			fi.Object = FDLink
+			continue
+		case "map_type":
+			fi.Object = FDMap
+			continue
+		default:
+			continue
+		}
+		v, err := strconv.ParseUint(string(bytes.TrimSpace(val)), 10, 64)
+		if err != nil {
+			continue
+		}
+		switch string(key) {
+		case "prog_id":
+			if v <= 0xffffffff {
+				fi.ProgID, fi.HasProgID = ID(v), true
+			}
+		case "link_id":
+			if v <= 0xffffffff {
+				fi.LinkID, fi.HasLinkID = uint32(v), true
+			}
+		case "memlock":
+			fi.Memlock, fi.HasMemlock = v, true
+		}
+	}
+	return fi
+}
+
+// holders is what one scan of /proc found: who holds which program and link,
+// and the memlock of every program fd seen (saving an fdinfo read later).
+type holders struct {
+	progs   map[ID][]Proc
+	links   map[uint32][]Proc // links whose fdinfo did not name a program
+	memlock map[ID]uint64
+}
+
+// The names /proc/PID/fd links have for BPF objects (anon_inode_getfile).
+const (
+	anonProg = "anon_inode:bpf-prog"
+	anonLink = "anon_inode:bpf_link"
+)
+
+// scanProcs reads, for every process under procRoot (normally "/proc"),
+// which BPF programs and links its file descriptors hold. Processes that
+// exit during the scan or whose fds cannot be read are skipped: without
+// root only the caller's own processes show.
+//
+// It runs once per listing over every fd on the machine, so it uses raw
+// syscalls, one readlink per fd, and reads fdinfo only for BPF fds; and it
+// spreads the fds over workers goroutines in chunks, as one process may
+// hold thousands of them.
+//
+// The process with PID skip, if any, is left out.
+func scanProcs(procRoot string, workers int, skip int) (*holders, error) {
+	names, err := newProcScanner().readDir(procRoot, nil)
+	if err != nil {
+		return nil, fmt.Errorf("scan processes in %s: %w", procRoot, err)
+	}
+	if skip > 0 {
+		names = slices.DeleteFunc(names, func(n string) bool { return n == strconv.Itoa(skip) })
+	}
+	return scanPIDs(procRoot, names, workers), nil
+}
+
+// scanPIDs scans the processes names (PIDs, directories of procRoot).
+//
+// Workers take processes one at a time and scan the first fdChunkSize fds
+// of each at once; the rest of a big process's fds are queued in chunks and
+// scanned by all workers once every process has been taken. Only the fd
+// directories of big processes stay open meanwhile: the process's fd table
+// should not grow (see collect).
+func scanPIDs(procRoot string, names []string, workers int) *holders {
+	scanners := make([]*procScanner, max(1, workers))
+	for i := range scanners {
+		scanners[i] = newProcScanner()
+	}
+	// Paths are opened relative to procRoot: one lookup less each.
+	root, err := openat(unix.AT_FDCWD, procRoot, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return scanners[0].h
+	}
+	defer closeFD(root)
+	var (
+		next   atomic.Int64
+		mu     sync.Mutex
+		queued []*fdChunk
+	)
+	// each runs fn on every scanner, the first in this goroutine and the
+	// others in goroutines of their own, and waits for all.
+	each := func(fn func(s *procScanner)) {
+		next.Store(0)
+		var wg sync.WaitGroup
+		for _, s := range scanners[1:] {
+			wg.Go(func() { fn(s) })
+		}
+		fn(scanners[0])
+		wg.Wait()
+	}
+	each(func(s *procScanner) {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(names) {
+				return
+			}
+			if rest := s.scanProcess(root, names[i]); len(rest) > 0 {
+				mu.Lock()
+				queued = append(queued, rest...)
+				mu.Unlock()
+			}
+		}
+	})
+	each(func(s *procScanner) {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= len(queued) {
+				return
+			}
+			s.scanChunk(queued[i])
+			queued[i].dir.release()
+		}
+	})
+
+	h := scanners[0].h
+	for _, s := range scanners[1:] {
+		h.merge(s.h)
+	}
+	return h
+}
+
+// scanProcess scans the first fds of process name (a directory of root, an
+// fd of the proc mount) and returns chunks of the others, if there are more.
+func (s *procScanner) scanProcess(root int, name string) []*fdChunk {
+	pid, err := strconv.Atoi(name)
+	if err != nil || pid <= 0 {
+		return nil
+	}
+	dir := &procDir{pid: pid, root: root, name: name}
+	dir.fd, err = openat(root, name+"/fd", unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil
+	}
+	fds, err := s.readDirFD(dir.fd, nil)
+	if err != nil || len(fds) == 0 {
+		closeFD(dir.fd)
+		return nil
+	}
+	var chunks []*fdChunk
+	for len(fds) > 0 {
+		n := min(len(fds), fdChunkSize)
+		chunks = append(chunks, &fdChunk{dir: dir, fds: fds[:n]})
+		fds = fds[n:]
+	}
+	dir.refs.Store(int32(len(chunks)))
+	s.scanChunk(chunks[0])
+	dir.release()
+	return chunks[1:]
+}
+
+// fdChunkSize is how many fds of one process a scan worker takes at a time.
+const fdChunkSize = 64
+
+// procDir is the fd directory of one process, open while chunks of it are
+// still to be scanned.
+type procDir struct {
+	pid  int
+	root int    // the proc mount
+	name string // PID, in root
+	fd   int    // open on path/fd
+	refs atomic.Int32
+	// dense is set once a chunk was mostly BPF fds.
+	dense atomic.Bool
+}
+
+// release closes the directory after its last chunk.
+func (d *procDir) release() {
+	if d.refs.Add(-1) == 0 {
+		closeFD(d.fd)
+	}
+}
+
+// fdChunk is some fds of one process, for one scan worker.
+type fdChunk struct {
+	dir *procDir
+	fds []string
+}
+
+// procScanner is one scan worker: its results and scratch buffers.
+type procScanner struct {
+	h                *holders
+	dents, link, buf []byte
+	// The comm of the last process looked up, cached across its chunks.
+	commPID int
+	comm    string
+}
+
+func newProcScanner() *procScanner {
+	return &procScanner{
+		h:     &holders{progs: map[ID][]Proc{}, links: map[uint32][]Proc{}, memlock: map[ID]uint64{}},
+		dents: make([]byte, 8<<10),
+		link:  make([]byte, 64),
+		buf:   make([]byte, 1024),
+	}
+}
+
+// merge adds what another worker found.
+func (h *holders) merge(o *holders) {
+	for id, procs := range o.progs {
+		for _, p := range procs {
+			h.progs[id] = addProc(h.progs[id], p)
+		}
+	}
+	for id, procs := range o.links {
+		for _, p := range procs {
+			h.links[id] = addProc(h.links[id], p)
+		}
+	}
+	for id, m := range o.memlock {
+		h.memlock[id] = m
+	}
+}
+
+// readDir appends the names in directory path (no "." and "..") to names.
+func (s *procScanner) readDir(path string, names []string) ([]string, error) {
+	fd, err := openat(unix.AT_FDCWD, path, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFD(fd)
+	return s.readDirFD(fd, names)
+}
+
+// readDirFD appends the names in directory fd to names.
+func (s *procScanner) readDirFD(fd int, names []string) ([]string, error) {
+	for {
+		n, err := getdents(fd, s.dents)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n <= 0 {
+			break
+		}
+		_, _, names = unix.ParseDirent(s.dents[:n], -1, names)
+	}
+	return names, nil
+}
+
+// scanChunk scans some fds of one process.
+//
+// Mostly it reads each fd's link and the fdinfo of BPF fds only. Once a chunk
+// of a process turns out to be mostly BPF fds (a loader holding hundreds of
+// programs), its later chunks skip the links and read every fdinfo: it tells
+// the kind of object too, and a readlink per fd costs more than the fdinfo
+// reads of the few other fds.
+func (s *procScanner) scanChunk(c *fdChunk) {
+	d := c.dir
+	dense := d.dense.Load()
+	infoDir := -1
+	defer func() {
+		if infoDir >= 0 {
+			closeFD(infoDir)
+		}
+	}()
+	bpfFDs := 0
+	for _, fd := range c.fds {
+		if !dense {
+			n, err := readlinkat(d.fd, fd, s.link)
+			if errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM) {
+				// The process is not ours to inspect: neither is
+				// any other of its fds.
+				return
+			}
+			if err != nil || n >= len(s.link) {
+				continue
+			}
+			if target := string(s.link[:n]); target != anonProg && target != anonLink {
+				continue
+			}
+		}
+		if infoDir < 0 {
+			var err error
+			infoDir, err = openat(d.root, d.name+"/fdinfo", unix.O_RDONLY|unix.O_DIRECTORY)
+			if err != nil {
+				return
+			}
+		}
+		raw, ok := readAt(infoDir, fd, s.buf)
+		if !ok {
+			continue
+		}
+		fi := parseFDInfo(raw)
+		if fi.Object != FDProg && fi.Object != FDLink {
+			continue
+		}
+		bpfFDs++
+		if s.commPID != d.pid {
+			s.commPID, s.comm = d.pid, s.readComm(d.root, d.name)
+		}
+		proc := Proc{PID: d.pid, Comm: s.comm}
+		h := s.h
+		switch {
+		case fi.HasProgID:
+			h.progs[fi.ProgID] = addProc(h.progs[fi.ProgID], proc)
+			if fi.Object == FDProg && fi.HasMemlock {
+				h.memlock[fi.ProgID] = fi.Memlock
+			}
+		case fi.HasLinkID:
+			h.links[fi.LinkID] = addProc(h.links[fi.LinkID], proc)
+		}
+	}
+	if !dense && bpfFDs*4 >= len(c.fds)*3 {
+		d.dense.Store(true)
+	}
+}
+
+// readComm reads PID/comm in the proc mount root; empty if the process is
+// gone.
+func (s *procScanner) readComm(root int, pid string) string {
+	raw, ok := readAt(root, pid+"/comm", s.buf)
+	if !ok {
+		return ""
+	}
+	return string(bytes.TrimSuffix(raw, []byte("\n")))
+}
+
+// addProc appends p to procs unless the process is already there: a process
+// may hold a program through several fds.
+func addProc(procs []Proc, p Proc) []Proc {
+	if slices.ContainsFunc(procs, func(q Proc) bool { return q.PID == p.PID }) {
+		return procs
+	}
+	return append(procs, p)
+}
+
+// readAt reads the fdinfo file name in directory dirfd into buf; false if it
+// cannot be read (the fd was closed meanwhile) or does not fit.
+func readAt(dirfd int, name string, buf []byte) ([]byte, bool) {
+	fd, err := openat(dirfd, name, unix.O_RDONLY)
+	if err != nil {
+		return nil, false
+	}
+	defer closeFD(fd)
+	return readShort(fd, buf)
+}
+
+// readShort reads the start of a small procfs file (fdinfo, comm) into buf.
+// The kernel formats them in one go (single_open seq_file), so a read that
+// does not fill buf has returned all of it: no second read to see EOF, a
+// syscall saved per file. A longer file (the fdinfo of a kprobe_multi link
+// lists every function) is cut after its last whole line in buf: the lines
+// bpfprof needs come first.
+func readShort(fd int, buf []byte) ([]byte, bool) {
+	for {
+		n, err := read(fd, buf)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, false
+		}
+		if n == len(buf) {
+			n = bytes.LastIndexByte(buf, '\n') + 1
+		}
+		return buf[:n], true
+	}
+}
