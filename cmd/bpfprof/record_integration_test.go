@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -265,8 +266,11 @@ func TestRecordHotProgram(t *testing.T) {
 		if names := tagValues(out, "bpf_prog_name"); len(names) != 1 || names[0] != testprogs.HotFunc {
 			t.Errorf("-tagfocus kept samples of programs %q, want only %s:\n%s", names, testprogs.HotFunc, out)
 		}
-		if comms := tagValues(out, "comm"); len(comms) != 1 {
-			t.Errorf("-tagfocus kept samples of processes %q, want only the driver's:\n%s", comms, out)
+		// Other test packages may drive a program of the same name at the
+		// same time: ours must be among the processes kept, nothing else
+		// can be said of them.
+		if pids := tagValues(out, "pid"); !slices.Contains(pids, strconv.Itoa(os.Getpid())) {
+			t.Errorf("-tagfocus kept samples of processes %q, not of ours (%d):\n%s", pids, os.Getpid(), out)
 		}
 		out = goPprof(t, "-top", "-tagfocus", "bpf_prog_name="+testprogs.HotFunc, path)
 		if !strings.Contains(out, "bpf_test_run") || !strings.Contains(out, testprogs.HotFunc) {
