@@ -90,7 +90,7 @@ func mainUsage(w io.Writer) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Run 'bpfprof COMMAND -h' for the flags of a command.")
-	fmt.Fprintln(w, "Needs root, or CAP_BPF and CAP_PERFMON (plus CAP_SYS_ADMIN to see other users' programs).")
+	fmt.Fprintln(w, "Needs root (CAP_PERFMON to sample, CAP_SYS_ADMIN to list programs and read their line info).")
 }
 
 // flagSet is a subcommand's flags: quiet while parsing, so that a mistake is
