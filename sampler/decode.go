@@ -156,7 +156,10 @@ func (d *Decoder) idStart(raw []byte) (int, bool) {
 		if n < 0 {
 			return 0, false
 		}
-		return name + (n+8)&^7, true
+		if start := name + (n+8)&^7; start <= end {
+			return start, true
+		}
+		return 0, false
 	case unix.PERF_RECORD_BPF_EVENT:
 		if perfabi.HeaderSize+bpfEventFixed > end {
 			return 0, false

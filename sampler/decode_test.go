@@ -170,6 +170,9 @@ func TestDecodeMalformed(t *testing.T) {
 		{"callchain longer than record", chainTooLong},
 		{"unknown event id", sampleRecord(999, 1, 2, 3, 4, 0, 5)},
 		{"mmap2 without sample_id", record(unix.PERF_RECORD_MMAP2, 0, (&rec{}).u32(1, 1))},
+		// Not a multiple of 8: padding the name would run past the end.
+		{"ksymbol name padding past the end", record(unix.PERF_RECORD_KSYMBOL, 0, (&rec{}).u64(1).u32(2).u16(1, 0).
+			raw([]byte("abcd\x00")).sampleID(0, 0, 1, 0, 100))},
 		{"ksymbol body too short", record(unix.PERF_RECORD_KSYMBOL, 0, (&rec{}).u32(1).sampleID(0, 0, 1, 0, 100))},
 		{"bpf event body too short", record(unix.PERF_RECORD_BPF_EVENT, 0, (&rec{}).u16(1, 0).sampleID(0, 0, 1, 0, 100))},
 		{"lost body too short", record(unix.PERF_RECORD_LOST, 0, (&rec{}).u64(1).sampleID(0, 0, 1, 0, 100))},
