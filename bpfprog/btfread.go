@@ -5,6 +5,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfprof/bpfprof/internal/bpfabi"
 )
 
 // btfCache holds the BTF objects read during one listing, by BTF ID: the
@@ -34,24 +36,24 @@ func (c *btfCache) get(id uint32) *btfNames {
 
 // loadBTFNames reads BTF object id from the kernel and indexes its names.
 func loadBTFNames(id uint32) *btfNames {
-	fd, err := fdByID(unix.BPF_BTF_GET_FD_BY_ID, id)
+	fd, err := bpfabi.FDByID(unix.BPF_BTF_GET_FD_BY_ID, id)
 	if err != nil {
 		return nil
 	}
 	defer closeFD(fd)
 	name := make([]byte, 64)
-	info := btfInfo{name: unsafe.Pointer(&name[0]), nameLen: uint32(len(name))}
-	if err := objInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil || info.btfSize == 0 {
+	info := bpfabi.BTFInfo{Name: unsafe.Pointer(&name[0]), NameLen: uint32(len(name))}
+	if err := bpfabi.ObjInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil || info.BTFSize == 0 {
 		return nil
 	}
-	if info.kernelBTF != 0 && cString(name) != "vmlinux" {
+	if info.KernelBTF != 0 && cString(name) != "vmlinux" {
 		// Module BTF is split: its type IDs continue vmlinux's. Only
 		// the program and vmlinux BTF are standalone.
 		return nil
 	}
-	raw := make([]byte, info.btfSize)
-	info = btfInfo{btf: unsafe.Pointer(&raw[0]), btfSize: uint32(len(raw))}
-	if err := objInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil || int(info.btfSize) != len(raw) {
+	raw := make([]byte, info.BTFSize)
+	info = bpfabi.BTFInfo{BTF: unsafe.Pointer(&raw[0]), BTFSize: uint32(len(raw))}
+	if err := bpfabi.ObjInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil || int(info.BTFSize) != len(raw) {
 		return nil
 	}
 	b, err := parseBTFNames(raw)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/bpfprof/bpfprof/internal/bpfabi"
 )
 
 // Attach is where a BPF link attaches a program, decoded from struct
@@ -56,19 +58,6 @@ type Attach struct {
 	Description string `json:"description"`
 }
 
-// Offsets in struct bpf_link_info (Linux 6.18): type, id, prog_id, then the
-// per-type union at 16.
-const (
-	linkHeader = 16
-	// The name buffer of a second BPF_OBJ_GET_INFO_BY_FD call: where its
-	// pointer and length go, per type.
-	rawTPNameOff, rawTPLenOff = 16, 24
-	iterNameOff, iterLenOff   = 16, 24
-	perfNameOff, perfLenOff   = 24, 32
-	uprobeMultiPathOff        = 16
-	uprobeMultiPathSizeOff    = 48
-)
-
 var errShortLinkInfo = errors.New("truncated link info")
 
 // ParseLinkInfo decodes raw, the bytes of a struct bpf_link_info the kernel
@@ -78,7 +67,7 @@ var errShortLinkInfo = errors.New("truncated link info")
 // system) are left for the caller. An unknown link type is not an error: its
 // Attach has only the link ID, type and program.
 func ParseLinkInfo(raw, str []byte) (Attach, error) {
-	if len(raw) < linkHeader {
+	if len(raw) < bpfabi.LinkInfoUnion {
 		return Attach{}, fmt.Errorf("%w: %d bytes", errShortLinkInfo, len(raw))
 	}
 	bo := binary.NativeEndian
@@ -100,8 +89,9 @@ func ParseLinkInfo(raw, str []byte) (Attach, error) {
 		at := AttachType(u32(off))
 		return &at
 	}
-	a := Attach{LinkType: LinkType(u32(0)), LinkID: u32(4), ProgID: ID(u32(8))}
+	a := Attach{LinkType: LinkType(u32(bpfabi.LinkInfoType)), LinkID: u32(bpfabi.LinkInfoID), ProgID: ID(u32(bpfabi.LinkInfoProgID))}
 	name := cString(str)
+	// Offsets of the union members of struct bpf_link_info, Linux 6.18.
 	switch a.LinkType {
 	case LinkRawTracepoint:
 		a.Name = name
@@ -167,16 +157,16 @@ func ParseLinkInfo(raw, str []byte) (Attach, error) {
 func linkNameBuffer(typ LinkType, perf PerfEventType) (ptrOff, lenOff int, ok bool) {
 	switch typ {
 	case LinkRawTracepoint:
-		return rawTPNameOff, rawTPLenOff, true
+		return bpfabi.LinkRawTPName, bpfabi.LinkRawTPNameLen, true
 	case LinkIter:
-		return iterNameOff, iterLenOff, true
+		return bpfabi.LinkIterName, bpfabi.LinkIterNameLen, true
 	case LinkPerfEvent:
 		switch perf {
 		case PerfEventUprobe, PerfEventUretprobe, PerfEventKprobe, PerfEventKretprobe, PerfEventTracepoint:
-			return perfNameOff, perfLenOff, true
+			return bpfabi.LinkPerfEventName, bpfabi.LinkPerfEventLen, true
 		}
 	case LinkUprobeMulti:
-		return uprobeMultiPathOff, uprobeMultiPathSizeOff, true
+		return bpfabi.LinkUprobeMultiPath, bpfabi.LinkUprobeMultiPathSize, true
 	}
 	return 0, 0, false
 }

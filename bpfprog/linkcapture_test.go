@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfprof/bpfprof/internal/bpfabi"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
 
@@ -37,7 +38,7 @@ func linkFD(tb testing.TB, l link.Link) int {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	fd, err := fdByID(unix.BPF_LINK_GET_FD_BY_ID, uint32(info.ID))
+	fd, err := bpfabi.FDByID(unix.BPF_LINK_GET_FD_BY_ID, uint32(info.ID))
 	if err != nil {
 		tb.Fatal(err)
 	}

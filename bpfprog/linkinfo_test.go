@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bpfprof/bpfprof/internal/bpfabi"
 )
 
 var (
@@ -113,7 +115,7 @@ func TestParseLinkInfo(t *testing.T) {
 // linkInfoBytes builds a struct bpf_link_info: type, id, prog_id and union
 // fields at their offsets, for link types this machine cannot make.
 func linkInfoBytes(typ LinkType, fields map[int]any) []byte {
-	raw := make([]byte, linkInfoSize)
+	raw := make([]byte, bpfabi.LinkInfoSize)
 	bo := binary.NativeEndian
 	bo.PutUint32(raw[0:], uint32(typ))
 	bo.PutUint32(raw[4:], 3)

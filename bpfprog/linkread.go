@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfprof/bpfprof/internal/bpfabi"
 )
 
 // linkNameMax bounds the names read from links: tracepoint and function
@@ -23,7 +25,7 @@ func listLinks(r *resolver) ([]Attach, error) {
 	var id uint32
 	str := make([]byte, linkNameMax)
 	for {
-		next, ok, err := nextID(unix.BPF_LINK_GET_NEXT_ID, id)
+		next, ok, err := bpfabi.NextID(unix.BPF_LINK_GET_NEXT_ID, id)
 		if err != nil {
 			return out, kernelError("listing BPF links", err)
 		}
@@ -31,7 +33,7 @@ func listLinks(r *resolver) ([]Attach, error) {
 			return out, nil
 		}
 		id = next
-		fd, err := fdByID(unix.BPF_LINK_GET_FD_BY_ID, id)
+		fd, err := bpfabi.FDByID(unix.BPF_LINK_GET_FD_BY_ID, id)
 		if errors.Is(err, unix.ENOENT) {
 			continue
 		}
@@ -58,13 +60,13 @@ func listLinks(r *resolver) ([]Attach, error) {
 // readLinkInfo reads the struct bpf_link_info of a link fd and, for link types
 // that have one, its name into str.
 func readLinkInfo(fd int, str []byte) (raw, name []byte, err error) {
-	buf := new([linkInfoSize]byte)
-	if err := objInfo(fd, unsafe.Pointer(buf), linkInfoSize); err != nil {
+	buf := new([bpfabi.LinkInfoSize]byte)
+	if err := bpfabi.ObjInfo(fd, unsafe.Pointer(buf), bpfabi.LinkInfoSize); err != nil {
 		return nil, nil, err
 	}
 	bo := binary.NativeEndian
-	typ := LinkType(bo.Uint32(buf[0:]))
-	perf := PerfEventType(bo.Uint32(buf[linkHeader:]))
+	typ := LinkType(bo.Uint32(buf[bpfabi.LinkInfoType:]))
+	perf := PerfEventType(bo.Uint32(buf[bpfabi.LinkPerfEventType:]))
 	ptrOff, lenOff, ok := linkNameBuffer(typ, perf)
 	if !ok {
 		return buf[:], nil, nil
@@ -73,20 +75,20 @@ func readLinkInfo(fd int, str []byte) (raw, name []byte, err error) {
 	// rejects a length without a pointer and vice versa, and the counts it
 	// wrote in the first call would ask for arrays we do not want.
 	clear(str)
-	var second [linkInfoSize]byte
+	var second [bpfabi.LinkInfoSize]byte
 	switch ptrOff {
-	case 16:
-		req := &linkInfoName16{name: unsafe.Pointer(&str[0])}
-		bo.PutUint32(req.rest[lenOff-24:], uint32(len(str)))
-		err = objInfo(fd, unsafe.Pointer(req), linkInfoSize)
-		req.name = nil
-		second = *(*[linkInfoSize]byte)(unsafe.Pointer(req))
-	case 24:
-		req := &linkInfoName24{perfType: uint32(perf), name: unsafe.Pointer(&str[0])}
-		bo.PutUint32(req.rest[lenOff-32:], uint32(len(str)))
-		err = objInfo(fd, unsafe.Pointer(req), linkInfoSize)
-		req.name = nil
-		second = *(*[linkInfoSize]byte)(unsafe.Pointer(req))
+	case int(unsafe.Offsetof(bpfabi.LinkInfoName16{}.Name)):
+		req := &bpfabi.LinkInfoName16{Name: unsafe.Pointer(&str[0])}
+		bo.PutUint32(req.Rest[lenOff-int(unsafe.Offsetof(req.Rest)):], uint32(len(str)))
+		err = bpfabi.ObjInfo(fd, unsafe.Pointer(req), bpfabi.LinkInfoSize)
+		req.Name = nil
+		second = *(*[bpfabi.LinkInfoSize]byte)(unsafe.Pointer(req))
+	case int(unsafe.Offsetof(bpfabi.LinkInfoName24{}.Name)):
+		req := &bpfabi.LinkInfoName24{PerfType: uint32(perf), Name: unsafe.Pointer(&str[0])}
+		bo.PutUint32(req.Rest[lenOff-int(unsafe.Offsetof(req.Rest)):], uint32(len(str)))
+		err = bpfabi.ObjInfo(fd, unsafe.Pointer(req), bpfabi.LinkInfoSize)
+		req.Name = nil
+		second = *(*[bpfabi.LinkInfoSize]byte)(unsafe.Pointer(req))
 	}
 	if err != nil {
 		// The attach point is still worth showing without its name.

@@ -134,97 +134,191 @@ const (
 //
 // The process with PID skip, if any, is left out.
 func scanProcs(procRoot string, workers int, skip int) (*holders, error) {
+	ps := newProcScan(procRoot, skip)
+	h := runScan(ps, workers)
+	if ps.err != nil {
+		return nil, ps.err
+	}
+	return h, nil
+}
+
+// scanPIDs scans the processes names (PIDs, directories of procRoot) with
+// workers goroutines, this one included, and returns what they found.
+func scanPIDs(procRoot string, names []string, workers int) *holders {
+	ps := newProcScan(procRoot, 0)
+	ps.list = func() ([]string, error) { return names, nil }
+	return runScan(ps, workers)
+}
+
+// runScan runs ps to its end with workers goroutines, this one included.
+func runScan(ps *procScan, workers int) *holders {
+	defer ps.close()
+	scanners := make([]*procScanner, max(1, workers))
+	var wg sync.WaitGroup
+	for i := range scanners {
+		scanners[i] = newProcScanner()
+		if i > 0 {
+			wg.Go(func() {
+				for ps.step(scanners[i]) {
+				}
+			})
+		}
+	}
+	for ps.step(scanners[0]) {
+	}
+	wg.Wait()
+	return mergeHolders(scanners)
+}
+
+// mergeHolders gathers what the scanners found into the holders of the one
+// that found most, which saves copying the bulk when one worker scanned a
+// big process alone.
+func mergeHolders(scanners []*procScanner) *holders {
+	h := scanners[0].h
+	for _, s := range scanners[1:] {
+		if len(s.h.progs)+len(s.h.links) > len(h.progs)+len(h.links) {
+			h = s.h
+		}
+	}
+	for _, s := range scanners {
+		if s.h != h {
+			h.merge(s.h)
+		}
+	}
+	return h
+}
+
+// procScan is one scan of the processes of a proc mount, shared by any
+// number of workers, each with a procScanner of its own, that call step
+// until it returns false.
+//
+// The first step lists the processes. Then a worker takes one process at a
+// time and scans the first fdChunkSize fds of it; the rest of a big
+// process's fds are queued in chunks for any worker to take. Processes come
+// first: how long one takes is unknown until its fds are listed, while
+// chunks are of one size, so a scan that ends with chunks ends with the
+// workers finishing together. Only the fd directories of big processes stay
+// open meanwhile: the process's fd table should not grow (see collect).
+type procScan struct {
+	procRoot string
+	// list returns the processes to scan: directories of procRoot.
+	list     func() ([]string, error)
+	listOnce sync.Once
+	err      error // from list
+
+	root  int // the proc mount, or -1
+	names []string
+	next  atomic.Int64 // index in names of the next process to take
+
+	mu     sync.Mutex
+	queued []*fdChunk // chunks not taken yet
+
+	// pending counts the processes and chunks not scanned to the end,
+	// and the listing until it is done: zero once the scan is complete.
+	pending atomic.Int64
+}
+
+// newProcScan returns a scan of the processes in procRoot but the one with
+// PID skip (if not 0).
+func newProcScan(procRoot string, skip int) *procScan {
+	ps := &procScan{procRoot: procRoot, root: -1}
+	ps.list = func() ([]string, error) { return listPIDs(procRoot, skip) }
+	ps.pending.Store(1)
+	return ps
+}
+
+// listPIDs returns the names in procRoot, all but the PID skip (if not 0).
+// Names that are not PIDs are left for the scan to skip.
+func listPIDs(procRoot string, skip int) ([]string, error) {
 	names, err := newProcScanner().readDir(procRoot, nil)
 	if err != nil {
 		return nil, fmt.Errorf("scan processes in %s: %w", procRoot, err)
 	}
 	if skip > 0 {
-		names = slices.DeleteFunc(names, func(n string) bool { return n == strconv.Itoa(skip) })
+		self := strconv.Itoa(skip)
+		names = slices.DeleteFunc(names, func(n string) bool { return n == self })
 	}
-	return scanPIDs(procRoot, names, workers), nil
+	return names, nil
 }
 
-// scanPIDs scans the processes names (PIDs, directories of procRoot).
-//
-// Workers take processes one at a time and scan the first fdChunkSize fds
-// of each at once; the rest of a big process's fds are queued in chunks and
-// scanned by all workers once every process has been taken. Only the fd
-// directories of big processes stay open meanwhile: the process's fd table
-// should not grow (see collect).
-func scanPIDs(procRoot string, names []string, workers int) *holders {
-	scanners := make([]*procScanner, max(1, workers))
-	for i := range scanners {
-		scanners[i] = newProcScanner()
-	}
-	// Paths are opened relative to procRoot: one lookup less each.
-	root, err := openat(unix.AT_FDCWD, procRoot, unix.O_RDONLY|unix.O_DIRECTORY)
+// start lists the processes and opens the proc mount; the first step does it,
+// and the other workers' first steps wait for it.
+func (ps *procScan) start() {
+	defer ps.pending.Add(-1)
+	names, err := ps.list()
 	if err != nil {
-		return scanners[0].h
+		ps.err = err
+		return
 	}
-	defer closeFD(root)
-	var (
-		next   atomic.Int64
-		mu     sync.Mutex
-		queued []*fdChunk
-	)
-	// each runs fn on every scanner, the first in this goroutine and the
-	// others in goroutines of their own, and waits for all.
-	each := func(fn func(s *procScanner)) {
-		next.Store(0)
-		var wg sync.WaitGroup
-		for _, s := range scanners[1:] {
-			wg.Go(func() { fn(s) })
-		}
-		fn(scanners[0])
-		wg.Wait()
+	// Paths are opened relative to the proc mount: one lookup less each.
+	if ps.root, err = openat(unix.AT_FDCWD, ps.procRoot, unix.O_RDONLY|unix.O_DIRECTORY); err != nil {
+		ps.root = -1
+		return
 	}
-	each(func(s *procScanner) {
-		for {
-			i := int(next.Add(1)) - 1
-			if i >= len(names) {
-				return
-			}
-			if rest := s.scanProcess(root, names[i]); len(rest) > 0 {
-				mu.Lock()
-				queued = append(queued, rest...)
-				mu.Unlock()
-			}
-		}
-	})
-	each(func(s *procScanner) {
-		for {
-			i := int(next.Add(1)) - 1
-			if i >= len(queued) {
-				return
-			}
-			s.scanChunk(queued[i])
-			queued[i].dir.release()
-		}
-	})
-
-	h := scanners[0].h
-	for _, s := range scanners[1:] {
-		h.merge(s.h)
-	}
-	return h
+	ps.names = names
+	ps.pending.Add(int64(len(names)))
 }
 
-// scanProcess scans the first fds of process name (a directory of root, an
-// fd of the proc mount) and returns chunks of the others, if there are more.
-func (s *procScanner) scanProcess(root int, name string) []*fdChunk {
+// step scans one process or one chunk of fds with s, and reports whether
+// there was one left to take. A scan is complete once every worker's step
+// returned false (or done reports true); a worker whose step returns false
+// may still see chunks later, which other workers queue.
+func (ps *procScan) step(s *procScanner) bool {
+	ps.listOnce.Do(ps.start)
+	if i := int(ps.next.Add(1)) - 1; i < len(ps.names) {
+		ps.scanProcess(s, ps.names[i])
+		ps.pending.Add(-1)
+		return true
+	}
+	ps.mu.Lock()
+	var c *fdChunk
+	if n := len(ps.queued); n > 0 {
+		c, ps.queued = ps.queued[n-1], ps.queued[:n-1]
+	}
+	ps.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	s.scanChunk(c)
+	c.dir.release()
+	ps.pending.Add(-1)
+	return true
+}
+
+// done reports whether every process and chunk has been scanned: then what
+// the workers' procScanners found is complete, and safe to read in the
+// goroutine that saw done return true.
+func (ps *procScan) done() bool { return ps.pending.Load() == 0 }
+
+// close releases the proc mount and the fd directories of chunks left
+// over by workers that stopped early, once no worker calls step any more.
+func (ps *procScan) close() {
+	for _, c := range ps.queued {
+		c.dir.release()
+	}
+	ps.queued = nil
+	if ps.root >= 0 {
+		closeFD(ps.root)
+	}
+	ps.root = -1
+}
+
+// scanProcess scans process name (a directory of the proc mount): it queues
+// its fds after the first fdChunkSize in chunks, then scans the first ones.
+func (ps *procScan) scanProcess(s *procScanner, name string) {
 	pid, err := strconv.Atoi(name)
 	if err != nil || pid <= 0 {
-		return nil
+		return
 	}
-	dir := &procDir{pid: pid, root: root, name: name}
-	dir.fd, err = openat(root, name+"/fd", unix.O_RDONLY|unix.O_DIRECTORY)
+	dir := &procDir{pid: pid, root: ps.root, name: name}
+	dir.fd, err = openat(ps.root, name+"/fd", unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
-		return nil
+		return
 	}
 	fds, err := s.readDirFD(dir.fd, nil)
 	if err != nil || len(fds) == 0 {
 		closeFD(dir.fd)
-		return nil
+		return
 	}
 	var chunks []*fdChunk
 	for len(fds) > 0 {
@@ -233,9 +327,16 @@ func (s *procScanner) scanProcess(root int, name string) []*fdChunk {
 		fds = fds[n:]
 	}
 	dir.refs.Store(int32(len(chunks)))
+	if rest := chunks[1:]; len(rest) > 0 {
+		// Queued before this worker scans the first chunk, so that the
+		// others can start on them at once.
+		ps.pending.Add(int64(len(rest)))
+		ps.mu.Lock()
+		ps.queued = append(ps.queued, rest...)
+		ps.mu.Unlock()
+	}
 	s.scanChunk(chunks[0])
 	dir.release()
-	return chunks[1:]
 }
 
 // fdChunkSize is how many fds of one process a scan worker takes at a time.

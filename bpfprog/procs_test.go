@@ -206,6 +206,67 @@ func TestScanProcsManyFDs(t *testing.T) {
 	}
 }
 
+// A scan is done only once every process and chunk has been scanned, and
+// close releases the fd directories of chunks no worker took.
+func TestProcScanSteps(t *testing.T) {
+	fds := map[string]fakeFD{}
+	for i := range 3*fdChunkSize + 5 {
+		fds[strconv.Itoa(i)] = fakeFD{anonProg, "prog_type:\t1\nmemlock:\t4096\nprog_id:\t" + strconv.Itoa(1000+i) + "\n"}
+	}
+	root := fakeProc(t, map[string]string{"7": "holder"}, map[string]map[string]fakeFD{"7": fds})
+	openFDs := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ents)
+	}
+	before := openFDs()
+
+	// Stopped once the holder's first chunk is scanned: its other chunks
+	// are left.
+	ps := newProcScan(root, 0)
+	s := newProcScanner()
+	for len(ps.queued) == 0 {
+		if !ps.step(s) {
+			t.Fatal("scan ended without reaching the holder")
+		}
+	}
+	if len(ps.queued) != 3 || ps.done() {
+		t.Errorf("%d chunks queued, done %v; want 3, not done", len(ps.queued), ps.done())
+	}
+	ps.close()
+	if n := openFDs(); n != before {
+		t.Errorf("%d fds open after close, %d before", n, before)
+	}
+
+	// Run to the end.
+	ps = newProcScan(root, 0)
+	s = newProcScanner()
+	steps := 0
+	for ps.step(s) {
+		steps++
+	}
+	// Every name in the directory (some are not processes) and 3 chunks.
+	if want := len(ps.names) + 3; steps != want || !ps.done() {
+		t.Errorf("%d steps, done %v; want %d steps, done", steps, ps.done(), want)
+	}
+	ps.close()
+	if len(s.h.progs) != 3*fdChunkSize+5 {
+		t.Errorf("%d programs found", len(s.h.progs))
+	}
+	if n := openFDs(); n != before {
+		t.Errorf("%d fds open after the scan, %d before", n, before)
+	}
+
+	// A proc mount that cannot be listed: the first step says so.
+	ps = newProcScan(filepath.Join(t.TempDir(), "nope"), 0)
+	if ps.step(newProcScanner()) || !ps.done() || ps.err == nil {
+		t.Errorf("scan of a missing directory: err %v, done %v", ps.err, ps.done())
+	}
+	ps.close()
+}
+
 func TestReadShort(t *testing.T) {
 	r, w, err := os.Pipe()
 	if err != nil {

@@ -18,10 +18,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfprof/bpfprof/internal/bpfabi"
 )
 
 // ID is the kernel's ID of a loaded BPF program.
@@ -106,24 +109,18 @@ type ListOptions struct {
 // while being read are left out. Requires CAP_SYS_ADMIN (an error matching
 // ErrPermission otherwise); the owning processes of other users need root.
 func List(opts ListOptions) ([]Program, error) {
-	return collect(opts, forEachProgram)
+	return collect(opts, allIDs)
 }
 
 // Get returns the program with id, or an error matching ErrNotFound.
 // Requires CAP_SYS_ADMIN.
 func Get(id ID, opts ListOptions) (*Program, error) {
-	progs, err := collect(opts, func(fn func(fd int) error) error {
-		fd, err := fdByID(unix.BPF_PROG_GET_FD_BY_ID, uint32(id))
-		if errors.Is(err, unix.ENOENT) {
-			return notFound(Selector{Kind: SelectID, ID: id})
-		}
-		if err != nil {
-			return kernelError(fmt.Sprintf("opening BPF program %d", id), err)
-		}
-		return fn(fd)
-	})
+	progs, err := collect(opts, func() ([]uint32, error) { return []uint32{uint32(id)}, nil })
 	if err != nil {
 		return nil, err
+	}
+	if len(progs) == 0 {
+		return nil, notFound(Selector{Kind: SelectID, ID: id})
 	}
 	return &progs[0], nil
 }
@@ -132,10 +129,27 @@ func Get(id ID, opts ListOptions) (*Program, error) {
 // error matching ErrPermission that names the missing capability
 // (CAP_SYS_ADMIN). Commands call it before loading or sampling anything.
 func CheckAccess() error {
-	if _, _, err := nextID(unix.BPF_PROG_GET_NEXT_ID, 0); err != nil {
+	if _, _, err := bpfabi.NextID(unix.BPF_PROG_GET_NEXT_ID, 0); err != nil {
 		return kernelError("listing BPF programs", err)
 	}
 	return nil
+}
+
+// allIDs returns the IDs of every loaded program, in order.
+func allIDs() ([]uint32, error) {
+	var ids []uint32
+	var id uint32
+	for {
+		next, ok, err := bpfabi.NextID(unix.BPF_PROG_GET_NEXT_ID, id)
+		if err != nil {
+			return nil, kernelError("listing BPF programs", err)
+		}
+		if !ok {
+			return ids, nil
+		}
+		ids = append(ids, next)
+		id = next
+	}
 }
 
 // forEachProgram opens every loaded program in ID order and calls fn with
@@ -144,7 +158,7 @@ func CheckAccess() error {
 func forEachProgram(fn func(fd int) error) error {
 	var id uint32
 	for {
-		next, ok, err := nextID(unix.BPF_PROG_GET_NEXT_ID, id)
+		next, ok, err := bpfabi.NextID(unix.BPF_PROG_GET_NEXT_ID, id)
 		if err != nil {
 			return kernelError("listing BPF programs", err)
 		}
@@ -152,7 +166,7 @@ func forEachProgram(fn func(fd int) error) error {
 			return nil
 		}
 		id = next
-		fd, err := fdByID(unix.BPF_PROG_GET_FD_BY_ID, id)
+		fd, err := bpfabi.FDByID(unix.BPF_PROG_GET_FD_BY_ID, id)
 		if errors.Is(err, unix.ENOENT) {
 			continue
 		}
@@ -165,8 +179,17 @@ func forEachProgram(fn func(fd int) error) error {
 	}
 }
 
-// collect reads the programs each calls back with and the BPF links while
-// the /proc scan runs concurrently, then joins them.
+// collect reads the programs whose IDs ids returns, the BPF links and the
+// holders of both in /proc, then joins them.
+//
+// The work is shared out to one worker per processor (GOMAXPROCS), this
+// goroutine included, in small pieces that any worker may take: a process
+// or a chunk of a big process's fds, the links, a few programs. The scan
+// comes first, so that the program reads that follow find their memlock in
+// it, and so that no worker is left alone with a long piece at the end
+// while the others wait: the pieces a listing ends with are short. (A
+// machine's other work may leave a worker without a processor for a while;
+// the others then carry on with what is left.)
 //
 // Memlock comes from fdinfo, three syscalls per program. The /proc scan reads
 // the fdinfo of every program a process holds anyway, so a program read
@@ -176,77 +199,197 @@ func forEachProgram(fn func(fd int) error) error {
 // would make the kernel grow this process's fd table, and every growth of
 // a multi-threaded process's table waits for an RCU grace period
 // (milliseconds).
-func collect(opts ListOptions, each func(func(fd int) error) error) ([]Program, error) {
-	btf := newBTFCache()
-	var (
-		wg      sync.WaitGroup
-		hold    *holders
-		holdErr error
-		scanned = make(chan struct{}) // closed once hold is set
-		links   []Attach
-		linkErr error
-	)
-	var mine *holders
-	if opts.SkipProcs {
-		close(scanned)
-	} else {
-		// The listing opens every program for a moment: scan this
-		// process before it does, so that only what the caller holds
-		// counts; the other processes are scanned meanwhile.
-		self := os.Getpid()
-		mine = scanPIDs("/proc", []string{strconv.Itoa(self)}, 1)
-		wg.Go(func() {
-			defer close(scanned)
-			hold, holdErr = scanProcs("/proc", runtime.GOMAXPROCS(0), self)
-		})
-	}
-	r := newReader(btf)
-	defer r.close()
-	var (
-		progs []Program
-		later []int // programs whose memlock waits for the scan
-	)
-	err := each(func(fd int) error {
-		defer closeFD(fd)
-		var p Program
-		if err := r.read(fd, &p); err != nil {
-			return err
+func collect(opts ListOptions, ids func() ([]uint32, error)) ([]Program, error) {
+	l := &listing{btf: newBTFCache(), skipAttach: opts.SkipAttach, idsReady: make(chan struct{})}
+	workers := max(1, runtime.GOMAXPROCS(0))
+	self := os.Getpid()
+	if !opts.SkipProcs {
+		l.scan = newProcScan("/proc", self)
+		l.scanners = make([]*procScanner, workers)
+		for i := range l.scanners {
+			l.scanners[i] = newProcScanner()
 		}
-		select {
-		case <-scanned:
-			if !memlockOf(&p, hold, mine) {
-				r.readMemlock(fd, &p)
-			}
-		default:
-			later = append(later, len(progs))
-		}
-		progs = append(progs, p)
-		return nil
-	})
-	if err == nil && !opts.SkipAttach {
-		// Links are few: reading them here costs less than a goroutine.
-		links, linkErr = listLinks(newResolver(btf))
 	}
+	clock := newBootClock()
+	readers := make([]*reader, workers)
+	var wg sync.WaitGroup
+	for w := range readers {
+		readers[w] = newReader(l.btf, clock)
+		defer readers[w].close()
+		if w > 0 {
+			wg.Go(func() { l.work(w, readers[w]) })
+		}
+	}
+	// While the other workers list the processes and begin the scan, this
+	// one scans this process (before the listing opens any program or
+	// link here, so that only what the caller holds counts) and walks the
+	// program IDs.
+	if !opts.SkipProcs {
+		l.mine = scanPIDs("/proc", []string{strconv.Itoa(self)}, 1)
+	}
+	var err error
+	if l.ids, err = ids(); err != nil {
+		l.fail(err)
+	}
+	l.progs = make([]Program, len(l.ids))
+	l.state = make([]progState, len(l.ids))
+	close(l.idsReady)
+	l.work(0, readers[0])
 	wg.Wait()
-	if err != nil {
-		return nil, err
+	if l.scan != nil {
+		l.scan.close()
 	}
-	if linkErr != nil {
-		return nil, linkErr
+	switch {
+	case l.err != nil:
+		return nil, l.err
+	case l.scan != nil && l.scan.err != nil:
+		return nil, l.scan.err
+	case l.linkErr != nil:
+		return nil, l.linkErr
 	}
-	if holdErr != nil {
-		return nil, holdErr
+
+	var hold *holders
+	if l.scan != nil {
+		hold = l.holders()
 	}
-	for _, i := range later {
-		if !memlockOf(&progs[i], hold, mine) {
-			r.reopenMemlock(&progs[i])
+	progs := l.progs[:0]
+	for i := range l.progs {
+		switch l.state[i] {
+		case progGone:
+			continue
+		case progLater:
+			if !memlockOf(&l.progs[i], hold, l.mine) {
+				readers[0].reopenMemlock(&l.progs[i])
+			}
 		}
+		progs = append(progs, l.progs[i])
 	}
 	if hold != nil {
-		hold.merge(mine)
+		hold.merge(l.mine)
 	}
-	join(progs, hold, links)
+	join(progs, hold, l.links)
 	return progs, nil
+}
+
+// progChunk is how many programs a worker reads at a time: enough to make
+// taking them cheap, few enough that the workers finish together.
+const progChunk = 16
+
+// progState is how far collect got with one program.
+type progState uint8
+
+const (
+	progGone  progState = iota // unloaded before it could be opened
+	progRead                   // read, memlock too if it has one
+	progLater                  // read; its memlock waits for the scan
+)
+
+// listing is the work of one collect, shared by its workers.
+type listing struct {
+	btf        *btfCache
+	skipAttach bool
+
+	scan     *procScan      // nil with ListOptions.SkipProcs
+	scanners []*procScanner // by worker
+	mine     *holders       // this process, scanned before the others
+	hold     *holders       // once the scan is done: all scanners' finds
+	holdOnce sync.Once
+
+	ids      []uint32
+	idsReady chan struct{} // closed once ids and mine are set
+	nextProg atomic.Int64  // index in ids of the next chunk to take
+	progs    []Program     // by index in ids, each written by one worker
+	state    []progState   // likewise
+
+	linksTaken atomic.Bool
+	links      []Attach
+	linkErr    error
+
+	stop  atomic.Bool // set on the first error
+	errMu sync.Mutex
+	err   error
+}
+
+// work is one worker: it takes pieces of the listing until none is left.
+func (l *listing) work(w int, r *reader) {
+	for !l.stop.Load() {
+		if l.scan != nil && l.scan.step(l.scanners[w]) {
+			continue
+		}
+		// Links and programs are opened here: not before this process
+		// has been scanned.
+		<-l.idsReady
+		if !l.skipAttach && !l.linksTaken.Swap(true) {
+			// Links are few: one piece.
+			l.links, l.linkErr = listLinks(newResolver(l.btf))
+			continue
+		}
+		if !l.readChunk(r) {
+			return
+		}
+	}
+}
+
+// fail records err, the first error, and stops the workers.
+func (l *listing) fail(err error) {
+	l.errMu.Lock()
+	if l.err == nil {
+		l.err = err
+	}
+	l.errMu.Unlock()
+	l.stop.Store(true)
+}
+
+// holders returns what the scan found, once it is done.
+func (l *listing) holders() *holders {
+	l.holdOnce.Do(func() { l.hold = mergeHolders(l.scanners) })
+	return l.hold
+}
+
+// readChunk reads the next few programs with r; false if none are left.
+func (l *listing) readChunk(r *reader) bool {
+	i := int(l.nextProg.Add(progChunk)) - progChunk
+	if i >= len(l.ids) {
+		return false
+	}
+	for j := i; j < min(i+progChunk, len(l.ids)); j++ {
+		if err := l.readProgram(r, j); err != nil {
+			l.fail(err)
+			return false
+		}
+	}
+	return true
+}
+
+// readProgram reads program l.ids[i] into l.progs[i]; one unloaded
+// meanwhile is left out.
+func (l *listing) readProgram(r *reader, i int) error {
+	id := l.ids[i]
+	fd, err := bpfabi.FDByID(unix.BPF_PROG_GET_FD_BY_ID, id)
+	if errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if err != nil {
+		return kernelError(fmt.Sprintf("opening BPF program %d", id), err)
+	}
+	defer closeFD(fd)
+	p := &l.progs[i]
+	if err := r.read(fd, p); err != nil {
+		return err
+	}
+	switch {
+	case l.scan == nil:
+		r.readMemlock(fd, p)
+	case l.scan.done():
+		if !memlockOf(p, l.holders(), l.mine) {
+			r.readMemlock(fd, p)
+		}
+	default:
+		l.state[i] = progLater
+		return nil
+	}
+	l.state[i] = progRead
+	return nil
 }
 
 // memlockOf sets p's memlock from what a /proc scan read, if it did.
@@ -297,11 +440,11 @@ const (
 // reader reads program facts with one BPF_OBJ_GET_INFO_BY_FD call per program
 // in the common case, into preallocated arrays. Not for concurrent use.
 type reader struct {
-	info     progInfo
+	info     bpfabi.ProgInfo
 	mapIDs   [mapIDsCap]uint32
 	ksyms    [funcsCap]uint64
 	funcLens [funcsCap]uint32
-	funcInfo [funcsCap]funcInfoRec
+	funcInfo [funcsCap]bpfabi.FuncInfo
 	fdinfo   [1024]byte
 
 	btf   *btfCache
@@ -311,73 +454,75 @@ type reader struct {
 	fdinfoTried bool
 }
 
-func newReader(btf *btfCache) *reader {
-	return &reader{btf: btf, clock: newBootClock(), fdinfoDir: -1}
+// newReader returns a reader that looks names up in btf and converts load
+// times with clock.
+func newReader(btf *btfCache, clock bootClock) *reader {
+	return &reader{btf: btf, clock: clock, fdinfoDir: -1}
 }
 
 // read fills p from program fd.
 func (r *reader) read(fd int, p *Program) error {
 	mapIDs, ksyms, funcLens, funcInfo := r.mapIDs[:], r.ksyms[:], r.funcLens[:], r.funcInfo[:]
 	for {
-		r.info = progInfo{
-			nrMapIDs:        uint32(len(mapIDs)),
-			mapIDs:          unsafe.Pointer(&mapIDs[0]),
-			nrJitedKsyms:    uint32(len(ksyms)),
-			jitedKsyms:      unsafe.Pointer(&ksyms[0]),
-			nrJitedFuncLens: uint32(len(funcLens)),
-			jitedFuncLens:   unsafe.Pointer(&funcLens[0]),
-			nrFuncInfo:      uint32(len(funcInfo)),
-			funcInfoRecSize: uint32(unsafe.Sizeof(funcInfoRec{})),
-			funcInfo:        unsafe.Pointer(&funcInfo[0]),
+		r.info = bpfabi.ProgInfo{
+			NrMapIDs:        uint32(len(mapIDs)),
+			MapIDs:          unsafe.Pointer(&mapIDs[0]),
+			NrJitedKsyms:    uint32(len(ksyms)),
+			JitedKsyms:      unsafe.Pointer(&ksyms[0]),
+			NrJitedFuncLens: uint32(len(funcLens)),
+			JitedFuncLens:   unsafe.Pointer(&funcLens[0]),
+			NrFuncInfo:      uint32(len(funcInfo)),
+			FuncInfoRecSize: uint32(unsafe.Sizeof(bpfabi.FuncInfo{})),
+			FuncInfo:        unsafe.Pointer(&funcInfo[0]),
 		}
-		if err := objInfo(fd, unsafe.Pointer(&r.info), unsafe.Sizeof(r.info)); err != nil {
+		if err := bpfabi.ObjInfo(fd, unsafe.Pointer(&r.info), unsafe.Sizeof(r.info)); err != nil {
 			return kernelError("reading BPF program info", err)
 		}
 		in := &r.info
-		if int(in.nrMapIDs) <= len(mapIDs) && int(in.nrJitedKsyms) <= len(ksyms) &&
-			int(in.nrJitedFuncLens) <= len(funcLens) && int(in.nrFuncInfo) <= len(funcInfo) {
+		if int(in.NrMapIDs) <= len(mapIDs) && int(in.NrJitedKsyms) <= len(ksyms) &&
+			int(in.NrJitedFuncLens) <= len(funcLens) && int(in.NrFuncInfo) <= len(funcInfo) {
 			break
 		}
 		// Too many for the preallocated arrays: ask again with room.
-		mapIDs = make([]uint32, max(in.nrMapIDs, 1))
-		ksyms = make([]uint64, max(in.nrJitedKsyms, 1))
-		funcLens = make([]uint32, max(in.nrJitedFuncLens, 1))
-		funcInfo = make([]funcInfoRec, max(in.nrFuncInfo, 1))
+		mapIDs = make([]uint32, max(in.NrMapIDs, 1))
+		ksyms = make([]uint64, max(in.NrJitedKsyms, 1))
+		funcLens = make([]uint32, max(in.NrJitedFuncLens, 1))
+		funcInfo = make([]bpfabi.FuncInfo, max(in.NrFuncInfo, 1))
 	}
 	in := &r.info
 	*p = Program{
-		ID:            ID(in.id),
-		Type:          Type(in.typ),
-		Name:          cString(in.name[:]),
-		Tag:           hex.EncodeToString(in.tag[:]),
-		GPL:           in.flags&1 != 0,
-		LoadedAt:      r.clock.wall(int64(in.loadTime)),
-		UID:           in.createdByUID,
-		XlatedSize:    in.xlatedProgLen,
-		JitedSize:     in.jitedProgLen,
-		VerifiedInsns: in.verifiedInsns,
-		MapIDs:        slices.Clone(mapIDs[:in.nrMapIDs]),
-		BTFID:         in.btfID,
-		Subprograms:   int(max(in.nrFuncInfo, in.nrJitedKsyms, 1)) - 1,
+		ID:            ID(in.ID),
+		Type:          Type(in.Type),
+		Name:          cString(in.Name[:]),
+		Tag:           hex.EncodeToString(in.Tag[:]),
+		GPL:           in.Flags&bpfabi.ProgInfoGPLCompatible != 0,
+		LoadedAt:      r.clock.wall(int64(in.LoadTime)),
+		UID:           in.CreatedByUID,
+		XlatedSize:    in.XlatedProgLen,
+		JitedSize:     in.JitedProgLen,
+		VerifiedInsns: in.VerifiedInsns,
+		MapIDs:        slices.Clone(mapIDs[:in.NrMapIDs]),
+		BTFID:         in.BTFID,
+		Subprograms:   int(max(in.NrFuncInfo, in.NrJitedKsyms, 1)) - 1,
 		Stats: RunStats{
-			RunTime:         time.Duration(in.runTimeNs),
-			RunCount:        in.runCnt,
-			RecursionMisses: in.recursionMisses,
+			RunTime:         time.Duration(in.RunTimeNs),
+			RunCount:        in.RunCnt,
+			RecursionMisses: in.RecursionMisses,
 		},
-		loadTime: int64(in.loadTime),
+		loadTime: int64(in.LoadTime),
 		readAt:   r.clock.now(),
 	}
 	// The kernel clears the pointers when kptr_restrict hides addresses.
-	if in.jitedKsyms != nil && in.nrJitedKsyms > 0 && in.jitedProgLen > 0 {
-		p.JitedKsyms = slices.Clone(ksyms[:in.nrJitedKsyms])
+	if in.JitedKsyms != nil && in.NrJitedKsyms > 0 && in.JitedProgLen > 0 {
+		p.JitedKsyms = slices.Clone(ksyms[:in.NrJitedKsyms])
 	}
-	if in.jitedFuncLens != nil && in.nrJitedFuncLens > 0 && in.jitedProgLen > 0 {
-		p.JitedFuncLens = slices.Clone(funcLens[:in.nrJitedFuncLens])
+	if in.JitedFuncLens != nil && in.NrJitedFuncLens > 0 && in.JitedProgLen > 0 {
+		p.JitedFuncLens = slices.Clone(funcLens[:in.NrJitedFuncLens])
 	}
 	p.FullName = p.Name
-	if (len(p.Name) == len(in.name)-1 || p.Name == "") && in.nrFuncInfo > 0 && funcInfo[0].insnOff == 0 {
-		if names := r.btf.get(in.btfID); names != nil {
-			if full, ok := names.name(funcInfo[0].typeID); ok && strings.HasPrefix(full, p.Name) {
+	if (len(p.Name) == len(in.Name)-1 || p.Name == "") && in.NrFuncInfo > 0 && funcInfo[0].InsnOff == 0 {
+		if names := r.btf.get(in.BTFID); names != nil {
+			if full, ok := names.name(funcInfo[0].TypeID); ok && strings.HasPrefix(full, p.Name) {
 				p.FullName = full
 			}
 		}
@@ -388,7 +533,7 @@ func (r *reader) read(fd int, p *Program) error {
 // reopenMemlock opens p again to read its memlock; a program unloaded
 // meanwhile keeps none.
 func (r *reader) reopenMemlock(p *Program) {
-	fd, err := fdByID(unix.BPF_PROG_GET_FD_BY_ID, uint32(p.ID))
+	fd, err := bpfabi.FDByID(unix.BPF_PROG_GET_FD_BY_ID, uint32(p.ID))
 	if err != nil {
 		return
 	}

@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfprof/bpfprof/internal/bpfabi"
 )
 
 // SelectorKind says how a Selector picks programs.
@@ -192,7 +194,7 @@ func notFound(sel Selector) error {
 
 // pinnedID opens the program pinned at path and returns its ID.
 func pinnedID(path string) (ID, error) {
-	fd, err := objGet(path)
+	fd, err := bpfabi.ObjGet(path, unix.BPF_F_RDONLY)
 	switch {
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
 		return 0, &sentinelError{"no BPF program pinned at " + path, ErrNotFound}
@@ -207,9 +209,9 @@ func pinnedID(path string) (ID, error) {
 	if target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); err != nil || target != anonProg {
 		return 0, &sentinelError{path + " is pinned, but not a BPF program", ErrNotFound}
 	}
-	var info progInfo
-	if err := objInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil {
+	var info bpfabi.ProgInfo
+	if err := bpfabi.ObjInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil {
 		return 0, kernelError("reading pinned BPF program "+path, err)
 	}
-	return ID(info.id), nil
+	return ID(info.ID), nil
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfprof/bpfprof/internal/bpfabi"
 )
 
 // statsSysctl is the sysctl that turns BPF run-time statistics on for good.
@@ -90,22 +92,22 @@ type Snapshot struct {
 func (s *Stats) Snapshot() (*Snapshot, error) {
 	clock := newBootClock()
 	snap := &Snapshot{Time: clock.now()}
-	var info progInfo
+	var info bpfabi.ProgInfo
 	err := forEachProgram(func(fd int) error {
-		info = progInfo{}
-		err := objInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info))
+		info = bpfabi.ProgInfo{}
+		err := bpfabi.ObjInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info))
 		closeFD(fd)
 		if err != nil {
 			return kernelError("reading BPF program stats", err)
 		}
 		snap.Samples = append(snap.Samples, Sample{
-			ID:       ID(info.id),
-			LoadTime: int64(info.loadTime),
+			ID:       ID(info.ID),
+			LoadTime: int64(info.LoadTime),
 			Time:     clock.now(),
 			RunStats: RunStats{
-				RunTime:         time.Duration(info.runTimeNs),
-				RunCount:        info.runCnt,
-				RecursionMisses: info.recursionMisses,
+				RunTime:         time.Duration(info.RunTimeNs),
+				RunCount:        info.RunCnt,
+				RecursionMisses: info.RecursionMisses,
 			},
 		})
 		return nil

@@ -5,11 +5,14 @@
 #
 #   scripts/bench-list.sh [-n PROGRAMS] [-r RUNS] [-maps]
 #
-# BPFPROF=path times another bpfprof binary than bin/bpfprof.
+# BPFPROF=path times another bpfprof binary than bin/bpfprof. BASELINE=path
+# also times a second bpfprof binary (an older build, say) in the same runs,
+# which a busy machine's ups and downs then affect alike.
 #
 # Each tool runs RUNS times (default 30), alternating, output to /dev/null;
-# the report gives the median and the fastest run of each. -maps makes every
-# loaded program reference a map, which costs bpftool a metadata lookup.
+# the report gives the median and the fastest run of each, then the CPU time
+# per run of each over RUNS more runs. -maps makes every loaded program
+# reference a map, which costs bpftool a metadata lookup.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +33,8 @@ fi
 command -v bpftool >/dev/null || { echo "bench-list: bpftool not found (apt-get install bpftool)" >&2; exit 1; }
 bpfprof=${BPFPROF:-bin/bpfprof}
 [ -x "$bpfprof" ] || go build -o "$bpfprof" ./cmd/bpfprof
+baseline=${BASELINE:-}
+[ -z "$baseline" ] || [ -x "$baseline" ] || { echo "bench-list: $baseline is not executable" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 holder_pid=
@@ -61,14 +66,35 @@ time_ns() {
 	echo $((e - s))
 }
 
-: >"$tmp/bpfprof" && : >"$tmp/bpftool"
+: >"$tmp/bpfprof" && : >"$tmp/bpftool" && : >"$tmp/baseline"
 # Warm up caches (binaries, dentries) before measuring.
 "$bpfprof" list --json --interval 0 >/dev/null
+[ -z "$baseline" ] || "$baseline" list --json --interval 0 >/dev/null
 bpftool prog show --json >/dev/null
 for ((i = 0; i < runs; i++)); do
 	time_ns "$bpfprof" list --json --interval 0 >>"$tmp/bpfprof"
+	[ -z "$baseline" ] || time_ns "$baseline" list --json --interval 0 >>"$tmp/baseline"
 	time_ns bpftool prog show --json >>"$tmp/bpftool"
 done
+
+# cpu_ms CMD...: CPU time (user and system) of one run of CMD in ms, the
+# mean over $runs more runs. On a busy machine the wall times also measure
+# the other load, and how a tool's threads fare in it; CPU times much less.
+cpu_ms() {
+	(
+		for ((i = 0; i < runs; i++)); do "$@" >/dev/null; done
+		times
+	) | awk -v n="$runs" 'NR == 2 {
+		for (f = 1; f <= 2; f++) {
+			sub(/s$/, "", $f)
+			split($f, t, "m")
+			s += t[1] * 60 + t[2]
+		}
+		printf "%.2f\n", s * 1000 / n }'
+}
+bp_cpu=$(cpu_ms "$bpfprof" list --json --interval 0)
+bt_cpu=$(cpu_ms bpftool prog show --json)
+[ -z "$baseline" ] || bl_cpu=$(cpu_ms "$baseline" list --json --interval 0)
 
 # stat FILE: "median min" in ms.
 stat() {
@@ -84,3 +110,11 @@ printf '%-36s median %8.2f ms   fastest %8.2f ms\n' "bpfprof list --json --inter
 printf '%-36s median %8.2f ms   fastest %8.2f ms\n' "bpftool prog show --json" "$bt_med" "$bt_min"
 awk -v a="$bp_med" -v b="$bt_med" -v c="$bp_min" -v d="$bt_min" 'BEGIN {
 	printf "ratio bpfprof/bpftool: %.2f (median), %.2f (fastest); below 1 means bpfprof is faster\n", a / b, c / d }'
+awk -v a="$bp_cpu" -v b="$bt_cpu" -v n="$runs" 'BEGIN {
+	printf "CPU per run (user+sys, mean of %d more runs each): bpfprof %.2f ms, bpftool %.2f ms, ratio %.2f\n", n, a, b, a / b }'
+if [ -n "$baseline" ]; then
+	read -r bl_med bl_min < <(stat "$tmp/baseline")
+	printf '%-36s median %8.2f ms   fastest %8.2f ms   CPU %.2f ms\n' "baseline $baseline" "$bl_med" "$bl_min" "$bl_cpu"
+	awk -v a="$bp_med" -v b="$bl_med" -v c="$bt_med" 'BEGIN {
+		printf "ratio bpfprof/baseline: %.2f (median); baseline/bpftool: %.2f (median)\n", a / b, b / c }'
+fi
