@@ -133,8 +133,9 @@ func (o *Object) Collection() *ebpf.Collection { return o.coll }
 // runs it. Other objects return an error matching errs.ErrNotSupported.
 //
 // The tracepoint is found through tracefs: if tracefs is not mounted
-// anywhere, Attach mounts it at /sys/kernel/tracing and leaves it there.
-// Requires CAP_BPF, CAP_PERFMON and (to mount tracefs) CAP_SYS_ADMIN.
+// anywhere, Attach mounts it at /sys/kernel/tracing for the attach and
+// unmounts it again, so nothing is left behind. Requires CAP_BPF,
+// CAP_PERFMON and (to mount tracefs) CAP_SYS_ADMIN.
 func (o *Object) Attach() error {
 	if o.name != Tracepoint {
 		return fmt.Errorf("attach %s: only %s attaches: %w", o.name, Tracepoint, errs.ErrNotSupported)
@@ -145,15 +146,35 @@ func (o *Object) Attach() error {
 	if o.link != nil {
 		return fmt.Errorf("attach %s: already attached", o.name)
 	}
-	if err := ensureTracefs(); err != nil {
-		return fmt.Errorf("attach %s to raw_syscalls/sys_enter: %w", o.name, err)
+	var err error
+	// Another process that mounted tracefs for its own attach may unmount
+	// it between our look and our attach: try again then.
+	for range 3 {
+		var l link.Link
+		l, err = attachTracepoint(o.prog)
+		if err == nil {
+			o.link = l
+			return nil
+		}
 	}
-	l, err := link.Tracepoint("raw_syscalls", "sys_enter", o.prog, nil)
+	return fmt.Errorf("attach %s to raw_syscalls/sys_enter: %w", o.name, err)
+}
+
+// attachTracepoint attaches prog to raw_syscalls/sys_enter, with tracefs
+// mounted for the time it takes if it is not mounted already.
+func attachTracepoint(prog *ebpf.Program) (link.Link, error) {
+	tracefsMu.Lock()
+	defer tracefsMu.Unlock()
+	unmount, err := ensureTracefs()
 	if err != nil {
-		return fmt.Errorf("attach %s to raw_syscalls/sys_enter: %w", o.name, classify(err))
+		return nil, err
 	}
-	o.link = l
-	return nil
+	defer unmount()
+	l, err := link.Tracepoint("raw_syscalls", "sys_enter", prog, nil)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return l, nil
 }
 
 // Close detaches the object's link, if any, and unloads its programs and

@@ -303,6 +303,12 @@ func TestDrivePaced(t *testing.T) {
 	if n == 0 || after-before < n {
 		t.Errorf("Drive ran %d times, the kernel counted %d", n, after-before)
 	}
+	// Unpaced, the program runs about a million times a second here; paced
+	// at 1000/s for 100 ms it may run fewer times on a slow machine, never
+	// many more than the pace allows.
+	if n > 1000 {
+		t.Errorf("Drive paced at 1000/s ran %d times in 100 ms", n)
+	}
 
 	// A done context stops Drive at once, without an error.
 	done, cancel := context.WithCancel(t.Context())
@@ -322,8 +328,16 @@ func TestDriveNotTestable(t *testing.T) {
 
 func TestAttach(t *testing.T) {
 	o := load(t, Tracepoint)
+	mountedBefore, err := tracefsMounted()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := o.Attach(); err != nil {
 		t.Fatal(err)
+	}
+	// Attach mounts tracefs only for its own time.
+	if mounted, err := tracefsMounted(); err != nil || mounted != mountedBefore {
+		t.Errorf("tracefs mounted %v before Attach, %v after (%v)", mountedBefore, mounted, err)
 	}
 	if err := o.Attach(); err == nil {
 		t.Error("second Attach: no error")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -15,23 +16,30 @@ import (
 // documents and cilium/ebpf looks first.
 const tracefsMount = "/sys/kernel/tracing"
 
+// tracefsMu keeps this process's attaches from unmounting tracefs under
+// each other.
+var tracefsMu sync.Mutex
+
 // ensureTracefs mounts tracefs at /sys/kernel/tracing unless it is mounted
-// somewhere already. cilium/ebpf reads a tracepoint's id from tracefs and
-// remembers for the life of the process where tracefs is (or that it is
-// missing), so this must run before its first tracepoint attach.
-func ensureTracefs() error {
+// somewhere already, and returns the function that undoes what it did.
+// cilium/ebpf reads a tracepoint's id from tracefs and remembers for the life
+// of the process where tracefs is (or that it is missing), so this must run
+// before every tracepoint attach, and always mount at the same place.
+func ensureTracefs() (unmount func(), err error) {
+	nothing := func() {}
 	mounted, err := tracefsMounted()
 	if err != nil || mounted {
-		return err
+		return nothing, err
 	}
 	if err := unix.Mount("tracefs", tracefsMount, "tracefs", 0, ""); err != nil {
 		// Another process may have mounted it in the meantime.
 		if errors.Is(err, unix.EBUSY) {
-			return nil
+			return nothing, nil
 		}
-		return fmt.Errorf("mount tracefs at %s: %w", tracefsMount, classify(err))
+		return nothing, fmt.Errorf("mount tracefs at %s: %w", tracefsMount, classify(err))
 	}
-	return nil
+	// A lazy unmount: the attached tracepoint needs nothing from tracefs.
+	return func() { _ = unix.Unmount(tracefsMount, unix.MNT_DETACH) }, nil
 }
 
 // tracefsMounted reports whether a tracefs is mounted in this process's mount
