@@ -66,16 +66,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		}
-		fmt.Fprintf(stderr, "bpfprof %s: %v\n", c.name, err)
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "Run 'bpfprof %s -h' for usage.\n", c.name)
+			fmt.Fprintf(stderr, "bpfprof %s: %v (see 'bpfprof %s -h')\n", c.name, err, c.name)
 			return 2
 		}
+		fmt.Fprintf(stderr, "bpfprof %s: %v\n", c.name, err)
 		return 1
 	}
-	fmt.Fprintf(stderr, "bpfprof: unknown command %q\n", args[0])
-	fmt.Fprintln(stderr, "Run 'bpfprof -h' for the list of commands.")
+	fmt.Fprintf(stderr, "bpfprof: unknown command %q (see 'bpfprof -h' for the commands)\n", args[0])
 	return 2
 }
 

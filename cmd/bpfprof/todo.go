@@ -5,9 +5,23 @@ import (
 	"io"
 )
 
-// errNotYet is returned by subcommands that later issues build.
-var errNotYet = errors.New("not implemented yet in this version; use 'bpfprof list' and 'bpfprof record'")
+// errNotYet is returned by subcommands that later versions build.
+var errNotYet = errors.New("not available in this version yet; use 'bpfprof list' for run-time stats and 'bpfprof record' for profiles")
 
-func runStat(args []string, stdout, stderr io.Writer) error     { return errNotYet }
-func runAnnotate(args []string, stdout, stderr io.Writer) error { return errNotYet }
-func runTop(args []string, stdout, stderr io.Writer) error      { return errNotYet }
+// notYet returns a subcommand that parses -h (showing what it will do) and
+// otherwise says it is not available yet.
+func notYet(name, synopsis, about string) func(args []string, stdout, stderr io.Writer) error {
+	return func(args []string, stdout, stderr io.Writer) error {
+		fs := newFlagSet(name, synopsis+"\n\n"+about+" Not available in this version yet.", stderr)
+		if err := fs.parse(args); err != nil {
+			return err
+		}
+		return errNotYet
+	}
+}
+
+var (
+	runStat     = notYet("stat", "[id ID | name NAME | tag TAG | pinned PATH] [-d DURATION]", "Counts runs and run time per BPF program, perf-stat style.")
+	runAnnotate = notYet("annotate", "[id ID | name NAME | tag TAG | pinned PATH] [-i PROFILE]", "Shows BPF source lines, xlated bytecode and JIT code with per-line sample percentages.")
+	runTop      = notYet("top", "[--demo]", "An interactive, top-like view of every loaded BPF program.")
+)
