@@ -22,6 +22,16 @@ var (
 	ErrNotFound = errs.ErrNotFound
 )
 
+// sentinelError is an error whose message already says what went wrong in
+// words; it matches one of the sentinels, whose own text would add nothing.
+type sentinelError struct {
+	msg string
+	err error // ErrNotFound, ErrPermission or ErrNotSupported
+}
+
+func (e *sentinelError) Error() string { return e.msg }
+func (e *sentinelError) Unwrap() error { return e.err }
+
 // openError turns the error of perf_event_open for event e on cpu into one
 // that says what to do about it.
 func openError(e Event, cpu int, opts *Options, err error) error {
@@ -32,7 +42,7 @@ func openError(e Event, cpu int, opts *Options, err error) error {
 		}
 		return fmt.Errorf("open %s on cpu %d: %w by this kernel (%v)", e, cpu, ErrNotSupported, err)
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
-		return fmt.Errorf("open %s on cpu %d: %w (%s): %s", e, cpu, ErrPermission, errnoName(err), permissionHint(opts))
+		return fmt.Errorf("open %s on cpu %d: %w (%s): %s", e, cpu, ErrPermission, errnoName(err), permissionHint(e, opts))
 	case errors.Is(err, unix.EINVAL) && opts.Frequency > 0:
 		if max, ok := readIntFile("/proc/sys/kernel/perf_event_max_sample_rate"); ok && int64(opts.Frequency) > max {
 			return fmt.Errorf("open %s on cpu %d: frequency %d Hz is above kernel.perf_event_max_sample_rate (%d): %w",
@@ -42,6 +52,10 @@ func openError(e Event, cpu int, opts *Options, err error) error {
 		return fmt.Errorf("open %s on cpu %d: %w: process gone (%v)", e, cpu, ErrNotFound, err)
 	}
 	return fmt.Errorf("open %s on cpu %d: %w", e, cpu, err)
+}
+
+func isPermission(err error) bool {
+	return errors.Is(err, unix.EACCES) || errors.Is(err, unix.EPERM)
 }
 
 func errnoName(err error) string {
@@ -54,19 +68,37 @@ func errnoName(err error) string {
 	return err.Error()
 }
 
-// permissionHint says which privilege the sampling opts need.
-func permissionHint(opts *Options) string {
-	need := "0"
-	what := "sampling every process on a CPU"
-	if len(opts.PIDs) > 0 && opts.Cgroup == "" {
-		need, what = "1", "sampling the kernel"
-	}
+// permissionHint says which privilege opening e for opts needs, as
+// perf_event_open checks them: an event on every process of a CPU (no PIDs,
+// or a cgroup) needs perf_event_paranoid <= 0; one on a process needs <= 1
+// if it counts kernel code, <= 2 if not, and ptrace access to the process
+// (same user, not setuid). CAP_PERFMON or CAP_SYS_ADMIN lift all of it.
+func permissionHint(e Event, opts *Options) string {
+	paranoid, known := readIntFile("/proc/sys/kernel/perf_event_paranoid")
 	cur := "unknown"
-	if v, ok := readIntFile("/proc/sys/kernel/perf_event_paranoid"); ok {
-		cur = fmt.Sprint(v)
+	if known {
+		cur = fmt.Sprint(paranoid)
 	}
-	return fmt.Sprintf("%s needs root, CAP_PERFMON (or CAP_SYS_ADMIN), or kernel.perf_event_paranoid <= %s (it is %s)",
-		what, need, cur)
+	const privileged = "root, CAP_PERFMON (or CAP_SYS_ADMIN)"
+	switch {
+	case len(opts.PIDs) == 0 || opts.Cgroup != "":
+		return fmt.Sprintf("sampling every process on a CPU needs %s, or kernel.perf_event_paranoid <= 0 (it is %s)", privileged, cur)
+	case !e.excludesKernel() && (!known || paranoid > 1):
+		return fmt.Sprintf("sampling the kernel needs %s, or kernel.perf_event_paranoid <= 1 (it is %s); "+
+			"or sample user space only with a :u event", privileged, cur)
+	case known && paranoid > 2:
+		return fmt.Sprintf("kernel.perf_event_paranoid is %d: this kernel lets only %s use perf events", paranoid, privileged)
+	}
+	return fmt.Sprintf("sampling process %s needs %s, or to be its user (ptrace access: same uid, not setuid)",
+		pidList(opts.PIDs), privileged)
+}
+
+func pidList(pids []int) string {
+	s := make([]string, len(pids))
+	for i, p := range pids {
+		s[i] = fmt.Sprint(p)
+	}
+	return strings.Join(s, ", ")
 }
 
 func readIntFile(path string) (int64, bool) {

@@ -143,6 +143,10 @@ func (e Event) IsHardware() bool {
 	return e.typ == unix.PERF_TYPE_HARDWARE || e.typ == unix.PERF_TYPE_RAW
 }
 
+// excludesKernel reports whether the event leaves kernel code out (:u),
+// which lowers the privilege it needs.
+func (e Event) excludesKernel() bool { return e.onlyUser }
+
 // attr returns the event's perf_event_attr without sampling settings.
 func (e Event) attr() unix.PerfEventAttr {
 	a := unix.PerfEventAttr{Type: e.typ, Config: e.config}

@@ -111,7 +111,11 @@ func TestOptionsCheck(t *testing.T) {
 }
 
 func TestParseCPUList(t *testing.T) {
-	for in, want := range map[string]string{"0": "[0]", "0-3\n": "[0 1 2 3]", "0-1,4,6-7": "[0 1 4 6 7]", "": "[]"} {
+	for in, want := range map[string]string{
+		"0": "[0]", "0-3\n": "[0 1 2 3]", "0-1,4,6-7": "[0 1 4 6 7]", "": "[]",
+		// Sorted, each CPU once: -C 1,1 must not open CPU 1 twice.
+		"1,1": "[1]", "3,1-2,2": "[1 2 3]", "0-3,2-5": "[0 1 2 3 4 5]",
+	} {
 		got, err := ParseCPUList(in)
 		if err != nil {
 			t.Errorf("ParseCPUList(%q): %v", in, err)

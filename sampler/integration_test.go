@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -239,7 +240,7 @@ func TestSampleCgroup(t *testing.T) {
 	testutil.RequireRoot(t, "creating a cgroup")
 	root := cgroup2Mount(t)
 	if root == "" {
-		t.Skip("no cgroup v2 hierarchy mounted")
+		testutil.SkipOrFail(t, "no cgroup v2 hierarchy mounted")
 	}
 	dir := filepath.Join(root, fmt.Sprintf("bpfprof-sampler-test-%d", os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -332,6 +333,7 @@ func kallsymsRange(t *testing.T, name string) (start, end uint64) {
 		t.Fatal(err)
 	}
 	var addrs []uint64
+	found := false
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
 		if len(f) < 3 {
@@ -342,12 +344,15 @@ func kallsymsRange(t *testing.T, name string) (start, end uint64) {
 			continue
 		}
 		addrs = append(addrs, a)
-		if f[2] == name && start == 0 {
-			start = a
+		if f[2] == name && !found {
+			start, found = a, true
 		}
 	}
-	if start == 0 {
-		t.Skipf("%s not in /proc/kallsyms (or kptr_restrict hides addresses)", name)
+	switch {
+	case !found:
+		testutil.SkipIfNotSupported(t, fmt.Errorf("kernel function %s: %w by this kernel (not in /proc/kallsyms)", name, ErrNotSupported))
+	case start == 0:
+		testutil.SkipOrFail(t, fmt.Sprintf("/proc/kallsyms shows %s at address 0: kptr_restrict hides kernel addresses", name))
 	}
 	end = ^uint64(0)
 	for _, a := range addrs {
@@ -540,6 +545,9 @@ func TestCloseStopsRun(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Run after Close: %v", err)
 	}
+	if r.TargetsExited() {
+		t.Error("TargetsExited of a system-wide Reader")
+	}
 	if err := r.Run(context.Background(), HandlerFunc(func(Record) {})); err == nil {
 		t.Error("second Run succeeded")
 	}
@@ -688,6 +696,201 @@ func TestSidebandTimesWithOtherSessions(t *testing.T) {
 			if c.Time < before || c.Time > after || int(c.CPU) >= runtime.NumCPU() {
 				t.Errorf("session %d: %T at time %d cpu %d, want time in [%d, %d]", i, r, c.Time, c.CPU, before, after)
 			}
+		}
+	}
+}
+
+// TestPIDModeEndsWhenTargetsExit: like perf record -p, Run returns by itself
+// once the process sampled and the children it forked have all exited,
+// delivering what is left in the rings.
+func TestPIDModeEndsWhenTargetsExit(t *testing.T) {
+	testutil.RequireRoot(t, "perf_event_open")
+	// The shell waits for a line, then forks cat (which inherits the
+	// events) and waits for it to read stdin to its end, then counts a
+	// while and exits.
+	child := exec.Command("sh", "-c", "read x; cat; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done")
+	in, err := child.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := child.Process.Pid
+	t.Cleanup(func() { in.Close(); child.Process.Kill(); child.Wait() })
+
+	r, err := Open(Options{Events: []Event{DefaultEvent()}, Frequency: 999, PIDs: []int{pid}})
+	testutil.SkipIfNotSupported(t, err)
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rec := &recorder{keep: func(r Record) bool {
+		switch r := r.(type) {
+		case *Fork:
+			return int(r.PPID) == pid
+		case *Sample:
+			return int(r.PID) == pid
+		}
+		return false
+	}}
+	done := make(chan error, 1)
+	go func() { done <- r.Run(context.Background(), rec) }()
+	fmt.Fprintln(in)
+	in.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(60 * time.Second): // only keeps a broken Run from hanging the test
+		r.Close()
+		<-done
+		t.Fatal("Run still running after the target and its child exited")
+	}
+	if !r.TargetsExited() {
+		t.Error("Run returned, but TargetsExited is false")
+	}
+	var fork bool
+	samples := 0
+	for _, r := range rec.snapshot() {
+		switch r.(type) {
+		case *Fork:
+			fork = true
+		case *Sample:
+			samples++
+		}
+	}
+	t.Logf("%d samples of the shell; stats %+v", samples, r.Stats())
+	if !fork || samples == 0 {
+		t.Errorf("fork of cat seen: %v, samples of the shell: %d; want both", fork, samples)
+	}
+}
+
+// perTaskHelperEnv marks the run of this test binary, as another user, that
+// TestPerTaskSideband starts.
+const perTaskHelperEnv = "BPFPROF_SAMPLER_PER_TASK_HELPER"
+
+// TestPerTaskSideband: a user without CAP_PERFMON, at the default
+// kernel.perf_event_paranoid of 2, may sample user space of its own
+// processes. The system-wide side-band is refused; Open falls back to
+// side-band events on the target's threads, which still report its
+// children's FORK, COMM and EXIT. As root, the test runs this test binary
+// as nobody to check that.
+func TestPerTaskSideband(t *testing.T) {
+	if os.Getenv(perTaskHelperEnv) == "1" {
+		perTaskSideband(t)
+		return
+	}
+	testutil.RequireRoot(t, "running the test binary as another user")
+	// The test binary sits in a directory only root may enter: copy it.
+	dir, err := os.MkdirTemp("", "bpfprof-sampler-test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "sampler.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run=^TestPerTaskSideband$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), perTaskHelperEnv+"=1")
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	out, err := cmd.CombinedOutput()
+	t.Logf("as uid 65534:\n%s", out)
+	if err != nil {
+		t.Fatalf("as uid 65534: %v", err)
+	}
+	switch {
+	case strings.Contains(string(out), "--- SKIP: TestPerTaskSideband"):
+		t.Skip("skipped as uid 65534 (see above)")
+	case !strings.Contains(string(out), "--- PASS: TestPerTaskSideband"):
+		t.Fatal("as uid 65534: the test did not run")
+	}
+}
+
+// perTaskSideband is TestPerTaskSideband as the unprivileged user.
+func perTaskSideband(t *testing.T) {
+	p, err := CheckPrivileges()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.CanSampleSystemWide() || p.Paranoid > 2 {
+		testutil.SkipOrFail(t, fmt.Sprintf("needs kernel.perf_event_paranoid 1 or 2 without CAP_PERFMON (have %+v)", p))
+	}
+	ev, err := ParseEvent("cpu-clock:u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tid := spinner(t)
+	self := uint32(os.Getpid())
+	rec := &recorder{keep: func(r Record) bool {
+		switch r := r.(type) {
+		case *Sample:
+			return true
+		case *Fork:
+			return r.PPID == self
+		case *Comm:
+			return r.Exec
+		case *Exit:
+			return r.PID != self
+		}
+		return false
+	}}
+	r, err := Open(Options{Events: []Event{ev}, Frequency: 999, PIDs: []int{int(self)}, CallGraph: true, RingPages: 8})
+	if err != nil {
+		t.Fatalf("Open of a PID-mode Reader without privileges: %v", err)
+	}
+	defer r.Close()
+	if !r.PerTaskSideband() {
+		t.Error("PerTaskSideband is false, yet a system-wide side-band needs CAP_PERFMON")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, rec) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	child := uint32(cmd.Process.Pid)
+	recs := waitFor(t, rec, "10 samples of the spinner, and the FORK, COMM and EXIT of true", func(recs []Record) bool {
+		var fork, comm, exit bool
+		n := 0
+		for _, r := range recs {
+			switch r := r.(type) {
+			case *Sample:
+				if int(r.TID) == tid && isSpinFrame(r.IP) {
+					n++
+				}
+			case *Fork:
+				fork = fork || r.PID == child
+			case *Comm:
+				comm = comm || (r.PID == child && r.Comm == "true")
+			case *Exit:
+				exit = exit || r.PID == child
+			}
+		}
+		return n >= 10 && fork && comm && exit
+	})
+	for _, r := range recs {
+		if s, ok := r.(*Sample); ok && s.PID != self && s.PID != child {
+			t.Fatalf("sample of process %d while sampling only %d", s.PID, self)
 		}
 	}
 }

@@ -24,9 +24,11 @@ type Privileges struct {
 	// Paranoid is kernel.perf_event_paranoid: -1 allows everything, 0 or
 	// more forbids raw tracepoints, 1 or more system-wide (per-CPU) events,
 	// 2 or more kernel profiling, each to processes without CAP_PERFMON.
+	// Some distributions add 3 (or more): no perf events at all.
 	Paranoid int
 	// KptrRestrict is kernel.kptr_restrict: 0 shows kernel addresses in
-	// /proc/kallsyms, 1 only to CAP_SYSLOG, 2 to nobody.
+	// /proc/kallsyms to CAP_SYSLOG and, at Paranoid <= 1, to everyone; 1
+	// only to CAP_SYSLOG; 2 to nobody (KernelAddressesVisible).
 	KptrRestrict int
 	// Effective capabilities (CapEff in /proc/self/status).
 	CapSysAdmin, CapPerfmon, CapBPF, CapSyslog bool
@@ -98,45 +100,91 @@ func readInt(r io.Reader) (int, error) {
 // CAP_PERFMON, or CAP_SYS_ADMIN which implies it.
 func (p Privileges) perfmon() bool { return p.CapPerfmon || p.CapSysAdmin }
 
-// CanSampleSystemWide reports whether per-CPU events (Options without PIDs)
-// may be opened, kernel included.
+// CanSampleSystemWide reports whether per-CPU events (Options without PIDs,
+// or with a Cgroup) may be opened, kernel included: CAP_PERFMON, or
+// perf_event_paranoid <= 0.
 func (p Privileges) CanSampleSystemWide() bool { return p.perfmon() || p.Paranoid <= 0 }
+
+// CanSampleKernel reports whether events on a process may count kernel
+// code (and so see BPF programs run on its behalf): CAP_PERFMON, or
+// perf_event_paranoid <= 1. Without it only user-space events (:u) open.
+func (p Privileges) CanSampleKernel() bool { return p.perfmon() || p.Paranoid <= 1 }
 
 // CanLoadBPF reports whether BPF programs may be loaded (CAP_BPF, or
 // CAP_SYS_ADMIN).
 func (p Privileges) CanLoadBPF() bool { return p.CapBPF || p.CapSysAdmin }
 
-// KernelAddressesVisible reports whether /proc/kallsyms shows addresses to
-// this process. Without them kernel and BPF frames can't be named.
+// CanListBPF reports whether the loaded BPF programs may be listed and
+// opened by id (BPF_PROG_GET_NEXT_ID, BPF_PROG_GET_FD_BY_ID, and their BTF),
+// and their run-time stats enabled (BPF_ENABLE_STATS): the kernel asks for
+// CAP_SYS_ADMIN for each of these; CAP_BPF is not enough.
+func (p Privileges) CanListBPF() bool { return p.CapSysAdmin }
+
+// KernelAddressesVisible reports whether /proc/kallsyms shows this process
+// real addresses, as the kernel's kallsyms_show_value decides: at
+// kptr_restrict 0 when perf_event_paranoid <= 1, or at kptr_restrict <= 1
+// with CAP_SYSLOG; at kptr_restrict 2 never, not even to root. The same
+// test gates the JIT addresses in BPF program info. Without them kernel
+// and BPF frames can't be named.
+//
+// CAP_SYSLOG counts in the initial user namespace only; in a container
+// CapEff may show it when the kernel does not honour it.
 func (p Privileges) KernelAddressesVisible() bool {
-	switch p.KptrRestrict {
-	case 0:
+	switch {
+	case p.KptrRestrict == 0 && p.Paranoid <= 1:
 		return true
-	case 1:
-		return p.CapSyslog
+	case p.KptrRestrict <= 1 && p.CapSyslog:
+		return true
 	}
 	return false
 }
 
-// Problems returns one sentence per privilege that keeps bpfprof from
-// working fully, saying what to do; none when all is well.
+// Problems returns one line per privilege that keeps bpfprof from working
+// fully, saying what is lost and what to do; none when all is well. The
+// lines come in this order, each only when its test fails: sampling
+// (CanSampleSystemWide; the line also says whether processes or their
+// kernel side can be sampled), BPF program info (CanListBPF), kernel
+// addresses (KernelAddressesVisible).
 func (p Privileges) Problems() []string {
 	var out []string
-	if !p.CanSampleSystemWide() {
+	switch {
+	case !p.perfmon() && p.Paranoid > 2:
 		out = append(out, fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
-			"system-wide sampling needs root, CAP_PERFMON, or `sysctl kernel.perf_event_paranoid=0`", p.Paranoid))
-		if p.Paranoid >= 2 {
-			out = append(out, "even per-process sampling can't see kernel or BPF frames at perf_event_paranoid >= 2 without CAP_PERFMON")
-		}
+			"this kernel lets no one else use perf events; run as root, grant CAP_PERFMON, "+
+			"or `sysctl kernel.perf_event_paranoid=1` (0 for system-wide)", p.Paranoid))
+	case !p.CanSampleKernel():
+		out = append(out, fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
+			"only your own processes' user space (:u events) can be sampled, no kernel or BPF frames; "+
+			"run as root, grant CAP_PERFMON, or `sysctl kernel.perf_event_paranoid=1` (0 for system-wide)", p.Paranoid))
+	case !p.CanSampleSystemWide():
+		out = append(out, fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
+			"only processes (-p, or a command) can be sampled, not every CPU (-a, -C, --cgroup), "+
+			"nor BPF programs followed as other processes load them; "+
+			"run as root, grant CAP_PERFMON, or `sysctl kernel.perf_event_paranoid=0`", p.Paranoid))
 	}
-	if !p.CanLoadBPF() {
-		out = append(out, "CAP_BPF is missing: bpfprof can't list or inspect BPF programs (run as root, or grant CAP_BPF)")
+	if !p.CanListBPF() {
+		out = append(out, "CAP_SYS_ADMIN is missing (CAP_BPF is not enough): BPF programs can't be listed or read by id, "+
+			"so BPF frames are named only by their kernel symbols, without source lines, and run-time stats stay off; run as root")
 	}
 	if !p.KernelAddressesVisible() {
-		out = append(out, fmt.Sprintf("kernel.kptr_restrict is %d: /proc/kallsyms hides kernel addresses, "+
-			"so kernel and BPF frames can't be named (run as root with kptr_restrict <= 1, or `sysctl kernel.kptr_restrict=0`)", p.KptrRestrict))
+		out = append(out, p.kallsymsProblem())
 	}
 	return out
+}
+
+// kallsymsProblem says why /proc/kallsyms hides addresses and how to fix it.
+func (p Privileges) kallsymsProblem() string {
+	const lost = "/proc/kallsyms and BPF program info hide kernel addresses, so kernel and BPF frames can't be named"
+	switch {
+	case p.KptrRestrict >= 2:
+		return fmt.Sprintf("kernel.kptr_restrict is %d: %s, even for root; `sysctl kernel.kptr_restrict=1` "+
+			"(then run as root or with CAP_SYSLOG)", p.KptrRestrict, lost)
+	case p.KptrRestrict == 1:
+		return fmt.Sprintf("kernel.kptr_restrict is 1 and CAP_SYSLOG is missing: %s; run as root, grant CAP_SYSLOG, "+
+			"or `sysctl kernel.kptr_restrict=0` with kernel.perf_event_paranoid <= 1", lost)
+	}
+	return fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_SYSLOG is missing: %s (kptr_restrict 0 shows them "+
+		"only at perf_event_paranoid <= 1); run as root, grant CAP_SYSLOG, or `sysctl kernel.perf_event_paranoid=1`", p.Paranoid, lost)
 }
 
 // Err returns nil when system-wide sampling is possible, else an error

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,10 +55,13 @@ type Options struct {
 	// Period samples every Period occurrences of the event (perf -c);
 	// nanoseconds for cpu-clock and task-clock. Excludes Frequency.
 	Period uint64
-	// CPUs to sample; nil means every online CPU.
+	// CPUs to sample, each once however often listed; nil (or empty)
+	// means every online CPU. Open refuses a CPU that is not online with
+	// an error wrapping ErrNotFound.
 	CPUs []int
 	// PIDs restricts sampling to these processes, their threads and their
-	// future children (inherit); nil samples every process.
+	// future children (inherit); nil samples every process. Reader.Run
+	// ends by itself once they have all exited.
 	PIDs []int
 	// Cgroup restricts sampling to the processes of this cgroup v2
 	// directory (e.g. /sys/fs/cgroup/system.slice); "" for none. Excludes
@@ -85,17 +89,22 @@ type Options struct {
 type Reader struct {
 	fds      []int // every perf event fd
 	sampling []int // the sampling events among fds
+	sideband []int // the side-band dummy events among fds
 	rings    []*ring
 	epfd     int
 	cpus     []int
+
+	pidMode bool // Options.PIDs: Run ends when every target has exited
+	perTask bool // the side-band follows the targets, not whole CPUs
 
 	m     merger
 	stats counters
 
 	ran     atomic.Bool
 	closing atomic.Bool
-	runMu   sync.Mutex // held by Run; Close waits for it
-	closed  bool       // under runMu
+	exited  atomic.Bool // Run ended because every target exited
+	runMu   sync.Mutex  // held by Run; Close waits for it
+	closed  bool        // under runMu
 
 	wakeMu sync.Mutex // guards evfd against Close
 	evfd   int        // eventfd that wakes Run early
@@ -114,14 +123,24 @@ type target struct {
 //
 // Needs CAP_PERFMON (or root), or kernel.perf_event_paranoid <= 0; an event
 // the machine lacks fails with an error wrapping ErrNotSupported, a missing
-// privilege with one wrapping ErrPermission.
+// privilege with one wrapping ErrPermission, a CPU that is not online or a
+// process or cgroup that does not exist with one wrapping ErrNotFound.
+//
+// With PIDs, less is needed: events that leave the kernel out (:u) on the
+// caller's own processes open at kernel.perf_event_paranoid <= 2 without
+// any capability. The side-band is then refused a whole CPU and follows
+// the target processes instead (PerTaskSideband).
 func Open(opts Options) (_ *Reader, err error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	cpus := opts.CPUs
-	if cpus == nil {
-		if cpus, err = onlineCPUs(); err != nil {
+	online, err := onlineCPUs()
+	if err != nil {
+		return nil, err
+	}
+	cpus := online
+	if len(opts.CPUs) > 0 {
+		if cpus, err = checkCPUs(opts.CPUs, online); err != nil {
 			return nil, err
 		}
 	}
@@ -130,7 +149,7 @@ func Open(opts Options) (_ *Reader, err error) {
 		pages = DefaultRingPages
 	}
 
-	r := &Reader{epfd: -1, evfd: -1, cpus: cpus}
+	r := &Reader{epfd: -1, evfd: -1, cpus: cpus, pidMode: len(opts.PIDs) > 0}
 	defer func() {
 		if err != nil {
 			r.Close()
@@ -160,7 +179,7 @@ func Open(opts Options) (_ *Reader, err error) {
 	sideBits := perfabi.BitKsymbol | perfabi.BitBPFEvent | perfabi.BitBuildID
 	ids := map[uint64]int{}
 	for _, cpu := range cpus {
-		owner, err := r.openSideband(cpu, sampleType, pages, &sideBits)
+		owner, err := r.openSideband(cpu, sampleType, pages, &sideBits, &opts, targets)
 		if err != nil {
 			return nil, err
 		}
@@ -196,6 +215,15 @@ func Open(opts Options) (_ *Reader, err error) {
 				if err := perfabi.SetOutput(fd, owner); err != nil {
 					return nil, fmt.Errorf("open %s on cpu %d: %w", ev, cpu, err)
 				}
+				if r.pidMode {
+					// Polled for the hang-up that says its task and the
+					// task's children have all exited. EPOLLIN too: the
+					// ring's wake-up may be reported on any fd writing
+					// to it.
+					if err := r.poll(fd); err != nil {
+						return nil, err
+					}
+				}
 			}
 			opened++
 		}
@@ -216,9 +244,9 @@ func Open(opts Options) (_ *Reader, err error) {
 
 	// Side-band first, so the first samples' processes and programs are
 	// already described.
-	for _, rg := range r.rings {
-		if err := perfabi.Enable(rg.fd); err != nil {
-			return nil, fmt.Errorf("enable side-band on cpu %d: %w", rg.cpu, err)
+	for _, fd := range r.sideband {
+		if err := perfabi.Enable(fd); err != nil {
+			return nil, fmt.Errorf("enable side-band: %w", err)
 		}
 	}
 	if !opts.EnableOnExec {
@@ -303,9 +331,9 @@ func (o *Options) memberAttr(e Event, sampleType uint64) unix.PerfEventAttr {
 func (o *Options) targets() ([]target, func(), error) {
 	switch {
 	case o.Cgroup != "":
-		fd, err := unix.Open(o.Cgroup, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		fd, err := openCgroup(o.Cgroup)
 		if err != nil {
-			return nil, func() {}, fmt.Errorf("open cgroup %s: %w", o.Cgroup, err)
+			return nil, func() {}, err
 		}
 		return []target{{pid: fd, flags: unix.PERF_FLAG_PID_CGROUP}}, func() { unix.Close(fd) }, nil
 	case len(o.PIDs) > 0:
@@ -326,10 +354,65 @@ func (o *Options) targets() ([]target, func(), error) {
 	return []target{{pid: -1}}, func() {}, nil
 }
 
-// openSideband opens the dummy event of cpu whose ring every other event of
-// the CPU writes to, maps the ring and polls it. Attr bits the kernel
-// rejects (build IDs before 5.12) are dropped from *bits for later CPUs.
-func (r *Reader) openSideband(cpu int, sampleType uint64, pages int, bits *uint64) (int, error) {
+// openCgroup opens the cgroup v2 directory path, as PERF_FLAG_PID_CGROUP
+// takes it. Any other directory (perf_event_open would say ENOENT) is
+// refused with an error saying what is needed; a path that does not exist
+// with one wrapping ErrNotFound.
+func openCgroup(path string) (int, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return -1, &sentinelError{fmt.Sprintf("cgroup %s does not exist", path), ErrNotFound}
+	case errors.Is(err, unix.ENOTDIR):
+		return -1, cgroupError(path, "not a directory")
+	case err != nil:
+		return -1, fmt.Errorf("open cgroup %s: %w", path, err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("statfs cgroup %s: %w", path, err)
+	}
+	if what := cgroupFS(int64(st.Type)); what != "" {
+		unix.Close(fd)
+		return -1, cgroupError(path, what)
+	}
+	return fd, nil
+}
+
+func cgroupError(path, what string) error {
+	return fmt.Errorf("--cgroup needs a cgroup v2 directory (under /sys/fs/cgroup on a unified hierarchy, "+
+		"/sys/fs/cgroup/unified on a hybrid one): %s: %s", path, what)
+}
+
+// cgroupFS says what a filesystem of statfs type magic is if not cgroup v2,
+// or "" for cgroup v2.
+func cgroupFS(magic int64) string {
+	switch magic {
+	case unix.CGROUP2_SUPER_MAGIC:
+		return ""
+	case unix.CGROUP_SUPER_MAGIC:
+		return "a cgroup v1 hierarchy"
+	case unix.TMPFS_MAGIC:
+		return "on tmpfs, not a cgroup"
+	case unix.SYSFS_MAGIC:
+		return "on sysfs, not a cgroup"
+	}
+	return fmt.Sprintf("not a cgroup (filesystem type %#x)", magic)
+}
+
+// openSideband opens the side-band dummy events of cpu and maps the ring
+// that every other event of the CPU writes to; it returns the fd that owns
+// the ring. Attr bits the kernel rejects (build IDs before 5.12) are dropped
+// from *bits for later CPUs.
+//
+// One dummy event on the whole CPU sees every process's mmaps and every BPF
+// program that loads. Refused that (no CAP_PERFMON, perf_event_paranoid
+// above 0), a PID-mode Reader falls back to one dummy per target thread,
+// inherited by the threads and children they create, as perf record -p does
+// then: it sees what the targets do, their own BPF programs included, but
+// not the programs other processes load.
+func (r *Reader) openSideband(cpu int, sampleType uint64, pages int, bits *uint64, opts *Options, targets []target) (int, error) {
 	pageSize := os.Getpagesize()
 	dataSize := pages * pageSize
 	attr := unix.PerfEventAttr{
@@ -344,30 +427,78 @@ func (r *Reader) openSideband(cpu int, sampleType uint64, pages int, bits *uint6
 		Wakeup:  uint32(max(dataSize/4, pageSize)),
 		Clockid: unix.CLOCK_MONOTONIC,
 	}
-	var fd int
-	var err error
+	dummy := Event{name: "side-band dummy", typ: unix.PERF_TYPE_SOFTWARE, config: unix.PERF_COUNT_SW_DUMMY}
+	if !r.perTask {
+		fd, err := r.openDummy(attr, -1, cpu, bits)
+		switch {
+		case err == nil:
+			return fd, r.mapRing(fd, cpu, pages)
+		case !r.pidMode || !isPermission(err) || len(r.rings) > 0:
+			return -1, openError(dummy, cpu, &Options{}, err)
+		}
+		r.perTask = true
+	}
+	// Without the privilege to profile the kernel (perf_event_paranoid 2),
+	// an event on a process must exclude it; side-band records come all
+	// the same.
+	attr.Bits |= unix.PerfBitInherit | unix.PerfBitExcludeKernel | unix.PerfBitExcludeHv
+	dummy.onlyUser = true
+	owner := -1
+	for _, t := range targets {
+		fd, err := r.openDummy(attr, t.pid, cpu, bits)
+		if errors.Is(err, unix.ESRCH) {
+			continue // the thread exited since we listed it
+		}
+		if err != nil {
+			return -1, openError(dummy, cpu, opts, err)
+		}
+		if owner < 0 {
+			if err := r.mapRing(fd, cpu, pages); err != nil {
+				return -1, err
+			}
+			owner = fd
+		} else if err := perfabi.SetOutput(fd, owner); err != nil {
+			return -1, fmt.Errorf("open %s on cpu %d: %w", dummy, cpu, err)
+		}
+	}
+	if owner < 0 {
+		return -1, fmt.Errorf("open %s on cpu %d: %w: every process in %v has exited", dummy, cpu, ErrNotFound, opts.PIDs)
+	}
+	return owner, nil
+}
+
+// openDummy opens a side-band dummy event for pid on cpu, dropping
+// BitBuildID from *bits if the kernel rejects it.
+func (r *Reader) openDummy(attr unix.PerfEventAttr, pid, cpu int, bits *uint64) (int, error) {
 	for {
 		a := attr
 		a.Bits |= *bits
-		fd, err = perfabi.Open(&a, -1, cpu, -1, 0)
+		fd, err := perfabi.Open(&a, pid, cpu, -1, 0)
 		if errors.Is(err, unix.EINVAL) && *bits&perfabi.BitBuildID != 0 {
 			*bits &^= perfabi.BitBuildID
 			continue
 		}
-		break
+		if err != nil {
+			return -1, err
+		}
+		r.fds = append(r.fds, fd)
+		r.sideband = append(r.sideband, fd)
+		return fd, nil
 	}
-	if err != nil {
-		return -1, openError(Event{name: "side-band dummy", typ: unix.PERF_TYPE_SOFTWARE}, cpu, &Options{}, err)
-	}
-	r.fds = append(r.fds, fd)
+}
 
+// mapRing maps the ring of the event behind fd, of pages data pages, as
+// cpu's ring and polls it.
+func (r *Reader) mapRing(fd, cpu, pages int) error {
+	pageSize := os.Getpagesize()
+	dataSize := pages * pageSize
 	mem, err := unix.Mmap(fd, 0, pageSize+dataSize, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		if errors.Is(err, unix.EPERM) {
-			return -1, fmt.Errorf("map %d KiB ring on cpu %d: %w: above kernel.perf_event_mlock_kb without CAP_IPC_LOCK; use fewer RingPages",
+			return fmt.Errorf("map %d KiB ring on cpu %d: %w: above kernel.perf_event_mlock_kb without CAP_IPC_LOCK; use fewer RingPages",
 				dataSize>>10, cpu, ErrPermission)
 		}
-		return -1, fmt.Errorf("map %d KiB ring on cpu %d: %w", dataSize>>10, cpu, err)
+		return fmt.Errorf("map %d KiB ring on cpu %d: %w", dataSize>>10, cpu, err)
 	}
 	page := (*perfabi.MmapPage)(unsafe.Pointer(&mem[0]))
 	off, size := page.DataOffset, page.DataSize
@@ -376,15 +507,12 @@ func (r *Reader) openSideband(cpu int, sampleType uint64, pages int, bits *uint6
 	}
 	if off+size > uint64(len(mem)) || size == 0 || size&(size-1) != 0 {
 		unix.Munmap(mem)
-		return -1, fmt.Errorf("map ring on cpu %d: kernel reports data at %d+%d in a %d-byte mapping", cpu, off, size, len(mem))
+		return fmt.Errorf("map ring on cpu %d: kernel reports data at %d+%d in a %d-byte mapping", cpu, off, size, len(mem))
 	}
 	rg := newRing(uint32(cpu), page, mem[off:off+size])
 	rg.fd, rg.mem = fd, mem
 	r.rings = append(r.rings, rg)
-	if err := r.poll(fd); err != nil {
-		return -1, err
-	}
-	return fd, nil
+	return r.poll(fd)
 }
 
 func (r *Reader) poll(fd int) error {
@@ -395,10 +523,16 @@ func (r *Reader) poll(fd int) error {
 	return nil
 }
 
-// Run reads the rings and calls h for every record until ctx is done or the
-// Reader is closed; then it stops the events, delivers what is left in the
-// rings, and returns nil. h runs on Run's goroutine; a record is only valid
-// during its call. Run may be called once.
+// Run reads the rings and calls h for every record until ctx is done, the
+// Reader is closed, or, for a Reader of Options.PIDs, every target process
+// has exited with all its threads and inherited children (as perf record -p
+// ends; TargetsExited then reports it); then it stops the events, delivers
+// what is left in the rings, and returns nil. h runs on Run's goroutine; a
+// record is only valid during its call. Run may be called once.
+//
+// The kernel reports a task's exit to a system-wide side-band only after
+// hanging up the task's own events, so the EXIT record of the last target
+// thread may come too late for a Run that ended because the targets exited.
 //
 // Each wake-up (a ring a quarter full, or 100ms) is one round: Run takes
 // every ring's records published so far and delivers them merged across
@@ -418,7 +552,17 @@ func (r *Reader) Run(ctx context.Context, h Handler) error {
 	stop := context.AfterFunc(ctx, r.wake)
 	defer stop()
 
-	evs := make([]unix.EpollEvent, len(r.rings)+1)
+	// The sampling events of a PID-mode Reader not yet hung up: the kernel
+	// reports EPOLLHUP on one once its task and every child that inherited
+	// it have exited.
+	live := map[int32]bool{}
+	if r.pidMode {
+		for _, fd := range r.sampling {
+			live[int32(fd)] = true
+		}
+	}
+	// Level-triggered: ready fds beyond the batch come in the next one.
+	evs := make([]unix.EpollEvent, min(len(r.rings)+len(live)+1, 1024))
 	for ctx.Err() == nil && !r.closing.Load() {
 		n, err := unix.EpollWait(r.epfd, evs, pollTimeoutMs)
 		if err != nil && !errors.Is(err, unix.EINTR) {
@@ -429,10 +573,15 @@ func (r *Reader) Run(ctx context.Context, h Handler) error {
 			// polling it, and keep reading its ring every round.
 			if ev.Events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 && int(ev.Fd) != r.evfd {
 				unix.EpollCtl(r.epfd, unix.EPOLL_CTL_DEL, int(ev.Fd), nil)
+				delete(live, ev.Fd)
 			}
 		}
 		r.stats.wakeups.Add(1)
 		r.m.round(h)
+		if r.pidMode && len(live) == 0 {
+			r.exited.Store(true)
+			break
+		}
 	}
 	for _, fd := range r.fds {
 		perfabi.Disable(fd)
@@ -451,6 +600,23 @@ func (r *Reader) wake() {
 		unix.Write(r.evfd, one[:])
 	}
 }
+
+// TargetsExited reports whether Run returned because every process of
+// Options.PIDs had exited, with all its threads and the children that
+// inherited its events (every sampling event hung up), rather than because
+// its context was done or the Reader closed. Always false for a Reader
+// without PIDs.
+func (r *Reader) TargetsExited() bool { return r.exited.Load() }
+
+// PerTaskSideband reports whether the side-band events follow the target
+// processes rather than whole CPUs: Open falls back to that for a Reader of
+// Options.PIDs when a system-wide event is refused (no CAP_PERFMON, and
+// kernel.perf_event_paranoid above 0). MMAP2, COMM, FORK and EXIT of the
+// targets and their children still come; KSYMBOL and BPF_EVENT only for the
+// BPF programs the targets load themselves, so programs other processes
+// load while recording can't be followed (those loaded before can still be
+// named from /proc/kallsyms, or program info, read at start).
+func (r *Reader) PerTaskSideband() bool { return r.perTask }
 
 // Stats returns the counts so far. It is safe to call while Run runs; the
 // counts advance once per round of reading.
@@ -488,7 +654,7 @@ func (r *Reader) Close() error {
 			errs = append(errs, fmt.Errorf("close perf event: %w", err))
 		}
 	}
-	r.fds, r.sampling = nil, nil
+	r.fds, r.sampling, r.sideband = nil, nil, nil
 	if r.epfd >= 0 {
 		unix.Close(r.epfd)
 		r.epfd = -1
@@ -515,8 +681,31 @@ func onlineCPUs() ([]int, error) {
 	return cpus, nil
 }
 
+// checkCPUs returns want sorted and without duplicates, or an error
+// wrapping ErrNotFound naming those of want that are not in online (a
+// sorted list).
+func checkCPUs(want, online []int) ([]int, error) {
+	cpus := slices.Clone(want)
+	slices.Sort(cpus)
+	cpus = slices.Compact(cpus)
+	var offline []int
+	for _, c := range cpus {
+		if _, ok := slices.BinarySearch(online, c); !ok {
+			offline = append(offline, c)
+		}
+	}
+	switch len(offline) {
+	case 0:
+		return cpus, nil
+	case 1:
+		return nil, &sentinelError{fmt.Sprintf("cpu %d is not online (online: %s)", offline[0], FormatCPUList(online)), ErrNotFound}
+	}
+	return nil, &sentinelError{fmt.Sprintf("cpus %s are not online (online: %s)", FormatCPUList(offline), FormatCPUList(online)), ErrNotFound}
+}
+
 // ParseCPUList parses a kernel CPU list such as "0-3,5,7-8" (the format of
-// /sys/devices/system/cpu/online).
+// /sys/devices/system/cpu/online) into CPU numbers, sorted and without
+// duplicates: "1,1" is CPU 1 once.
 func ParseCPUList(s string) ([]int, error) {
 	var cpus []int
 	s = strings.TrimSpace(s)
@@ -539,5 +728,28 @@ func ParseCPUList(s string) ([]int, error) {
 			cpus = append(cpus, c)
 		}
 	}
-	return cpus, nil
+	slices.Sort(cpus)
+	return slices.Compact(cpus), nil
+}
+
+// FormatCPUList writes CPU numbers as the kernel lists them, ranges joined:
+// [0 1 2 3 5] is "0-3,5". The input must be sorted.
+func FormatCPUList(cpus []int) string {
+	var b strings.Builder
+	for i := 0; i < len(cpus); {
+		j := i
+		for j+1 < len(cpus) && cpus[j+1] == cpus[j]+1 {
+			j++
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(cpus[i]))
+		if j > i {
+			b.WriteByte('-')
+			b.WriteString(strconv.Itoa(cpus[j]))
+		}
+		i = j + 1
+	}
+	return b.String()
 }

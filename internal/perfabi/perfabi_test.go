@@ -1,10 +1,16 @@
 package perfabi
 
 import (
+	"errors"
+	"fmt"
+	"runtime"
 	"testing"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/bpfprof/bpfprof/internal/errs"
+	"github.com/bpfprof/bpfprof/internal/testutil"
 )
 
 func TestMmapPageLayout(t *testing.T) {
@@ -74,6 +80,11 @@ func TestAttrBits(t *testing.T) {
 // TestIoctls opens two counters on the calling thread (user space only, which
 // needs no privilege at perf_event_paranoid <= 2) and drives every ioctl.
 func TestIoctls(t *testing.T) {
+	// Both events watch the calling thread (pid 0), and SET_OUTPUT between
+	// per-task events wants them on the same task: the goroutine must not
+	// move to another thread between the two opens.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	open := func() int {
 		attr := unix.PerfEventAttr{
 			Type:   unix.PERF_TYPE_SOFTWARE,
@@ -82,8 +93,13 @@ func TestIoctls(t *testing.T) {
 			Bits:   unix.PerfBitDisabled | unix.PerfBitExcludeKernel | unix.PerfBitExcludeHv,
 		}
 		fd, err := Open(&attr, 0, -1, -1, 0)
-		if err != nil {
-			t.Skipf("perf_event_open on this thread: %v", err)
+		switch {
+		case errors.Is(err, unix.ENOSYS):
+			testutil.SkipIfNotSupported(t, fmt.Errorf("perf_event_open: %w by this kernel (%v)", errs.ErrNotSupported, err))
+		case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+			testutil.SkipOrFail(t, fmt.Sprintf("perf_event_open of task-clock:u on this thread: %v (kernel.perf_event_paranoid above 2, or a seccomp filter?)", err))
+		case err != nil:
+			t.Fatalf("perf_event_open of task-clock:u on this thread: %v", err)
 		}
 		t.Cleanup(func() { unix.Close(fd) })
 		return fd
