@@ -222,7 +222,7 @@ func period(snap *aggregate.Snapshot, meta Meta) int64 {
 func comments(snap *aggregate.Snapshot, meta Meta) []string {
 	var cs []string
 	if len(meta.CommandLine) > 0 {
-		cs = append(cs, "command: "+strings.Join(meta.CommandLine, " "))
+		cs = append(cs, "command: "+shellQuote(meta.CommandLine))
 	}
 	if meta.KernelRelease != "" {
 		cs = append(cs, "kernel: "+meta.KernelRelease)
@@ -242,6 +242,66 @@ func comments(snap *aggregate.Snapshot, meta Meta) []string {
 	}
 	return append(cs, meta.Comments...)
 }
+
+// shellQuote joins args into a line that a POSIX shell splits back into
+// the same words: words with characters special to the shell are quoted.
+func shellQuote(args []string) string {
+	var b strings.Builder
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		quoteWord(&b, a)
+	}
+	return b.String()
+}
+
+func quoteWord(b *strings.Builder, w string) {
+	if w != "" && strings.IndexFunc(w, needsQuote) < 0 {
+		b.WriteString(w)
+		return
+	}
+	if strings.IndexFunc(w, isControl) < 0 {
+		// In single quotes everything is literal but the quote itself,
+		// which ends them, is escaped and starts them again.
+		b.WriteByte('\'')
+		b.WriteString(strings.ReplaceAll(w, "'", `'\''`))
+		b.WriteByte('\'')
+		return
+	}
+	// Control characters, a newline above all, keep the comment on one
+	// line as escapes in $'...' quotes.
+	b.WriteString("$'")
+	for i := 0; i < len(w); i++ {
+		switch c := w[i]; {
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c == '\\' || c == '\'':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+}
+
+// needsQuote reports whether r is special to a shell, or may be: only
+// letters, digits and a few punctuation marks that no shell expands stand
+// unquoted.
+func needsQuote(r rune) bool {
+	switch {
+	case 'a' <= r && r <= 'z', 'A' <= r && r <= 'Z', '0' <= r && r <= '9':
+		return false
+	}
+	return !strings.ContainsRune("-_./:,=+@%", r)
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 type funcKey struct {
 	name, systemName, file string
@@ -277,12 +337,13 @@ func (b *builder) addMappings(snap *aggregate.Snapshot) {
 	var infos []*mappingInfo
 	for i := range snap.Locations {
 		f := &snap.Locations[i]
-		if f.Mapping == nil {
+		fm := mappingOf(f)
+		if fm == nil {
 			continue
 		}
-		mi := b.mappings[f.Mapping]
+		mi := b.mappings[fm]
 		if mi == nil {
-			m := f.Mapping
+			m := fm
 			mi = &mappingInfo{
 				m: &profile.Mapping{
 					Start: m.Start, Limit: m.Limit, Offset: m.Offset,
@@ -292,7 +353,7 @@ func (b *builder) addMappings(snap *aggregate.Snapshot) {
 				symbolized: true,
 				lines:      true,
 			}
-			b.mappings[f.Mapping] = mi
+			b.mappings[fm] = mi
 			infos = append(infos, mi)
 		}
 		mi.samples += weight[i]
@@ -393,6 +454,19 @@ func (b *builder) setMappingFlags() {
 	}
 }
 
+// mappingOf returns the mapping of frame f's location: f.Mapping if it
+// holds f's address. An address the symbolizer could not place, such as
+// one in the BPF JIT area that belongs to no known program, may come back
+// with the kernel's mapping; pprof would count it as kernel code and take
+// the mapping's range to cover it. Such a location gets no mapping.
+func mappingOf(f *symbolize.Frame) *symbolize.Mapping {
+	m := f.Mapping
+	if m == nil || f.Kind == symbolize.KindUnknown || f.Addr < m.Start || f.Addr >= m.Limit {
+		return nil
+	}
+	return m
+}
+
 // hasFunc reports whether f names a function rather than holding a
 // placeholder such as "[unknown]".
 func hasFunc(f *symbolize.Frame) bool {
@@ -402,8 +476,8 @@ func hasFunc(f *symbolize.Frame) bool {
 // location makes the profile location of frame f.
 func (b *builder) location(id uint64, f *symbolize.Frame) *profile.Location {
 	l := &profile.Location{ID: id, Address: f.Addr}
-	if f.Mapping != nil {
-		l.Mapping = b.mappings[f.Mapping].m
+	if m := mappingOf(f); m != nil {
+		l.Mapping = b.mappings[m].m
 	}
 	name := f.Func
 	if name == "" {

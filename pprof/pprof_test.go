@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/bpfprof/bpfprof/internal/aggregate/aggregatetest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 	"github.com/bpfprof/bpfprof/pprof"
+	"github.com/bpfprof/bpfprof/symbolize"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -399,5 +401,87 @@ func BenchmarkBuildWrite(b *testing.B) {
 		if err := pprof.Write(io.Discard, p); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestCommandLineQuoted checks that the command comment is one line a shell
+// splits back into the words of the command.
+func TestCommandLineQuoted(t *testing.T) {
+	meta := fixtureMeta()
+	meta.CommandLine = []string{"bpfprof", "record", "-o", "/tmp/x y.pb.gz", "--", "sh", "-c",
+		"for i in $(seq 3); do echo \"$i\"; done", "it's", "", "a=b,c:d@e%f+g", "~", "*", "ünï"}
+	p := build(t, aggregate.Options{}, meta)
+	want := `command: bpfprof record -o '/tmp/x y.pb.gz' -- sh -c 'for i in $(seq 3); do echo "$i"; done' 'it'\''s' '' a=b,c:d@e%f+g '~' '*' 'ünï'`
+	if p.Comments[0] != want {
+		t.Errorf("comment\n got %s\nwant %s", p.Comments[0], want)
+	}
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh to split the line:", err)
+	}
+	line := strings.TrimPrefix(p.Comments[0], "command: ")
+	out, err := exec.Command(sh, "-c", `printf '%s\0' `+line).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	words := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+	if !slices.Equal(words, meta.CommandLine) {
+		t.Errorf("sh splits the line into %q, want %q", words, meta.CommandLine)
+	}
+
+	meta.CommandLine = []string{"bpfprof", "record", "--", "sh", "-c", "echo a\necho 'b'\t\x01\\"}
+	p = build(t, aggregate.Options{}, meta)
+	want = `command: bpfprof record -- sh -c $'echo a\necho \'b\'\t\x01\\'`
+	if p.Comments[0] != want {
+		t.Errorf("comment\n got %s\nwant %s", p.Comments[0], want)
+	}
+}
+
+// TestUnplacedKernelFrames checks that kernel frames the symbolizer could
+// not place, such as an address in the BPF JIT area that belongs to no
+// program, are not attached to the kernel's mapping outside its range.
+func TestUnplacedKernelFrames(t *testing.T) {
+	kernel := &symbolize.Mapping{Kind: symbolize.KindKernel, Start: aggregatetest.KernelStart, Limit: aggregatetest.KernelStart + 0x1000, File: aggregate.KernelFile}
+	inKernel := symbolize.Frame{Kind: symbolize.KindKernel, Addr: aggregatetest.KernelStart + 0x10, Func: "do_syscall_64", Mapping: kernel}
+	jitArea := symbolize.Frame{Kind: symbolize.KindKernel, Addr: aggregatetest.HotStart + 0x8000, Func: "[unknown]", Mapping: kernel}
+	unknown := symbolize.Frame{Kind: symbolize.KindUnknown, Addr: aggregatetest.KernelStart + 0x20, Func: "[unknown]", Mapping: kernel}
+	snap := &aggregate.Snapshot{
+		Counters:  aggregate.Counters{Samples: 3, Kept: 3},
+		Locations: []symbolize.Frame{inKernel, jitArea, unknown},
+		Stacks: []aggregate.Stack{
+			{Locations: []uint32{2, 1}, PID: 1, TID: 1, Count: 2, Period: 2},
+			{Locations: []uint32{3, 1}, PID: 1, TID: 1, Count: 1, Period: 1},
+		},
+	}
+	p, err := pprof.Build(snap, fixtureMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Mapping) != 1 || p.Mapping[0].Start != kernel.Start || p.Mapping[0].Limit != kernel.Limit {
+		t.Fatalf("mappings %v, want only the kernel's, as it is", p.Mapping)
+	}
+	for _, l := range p.Location {
+		inRange := l.Mapping != nil && l.Address >= l.Mapping.Start && l.Address < l.Mapping.Limit
+		switch l.Address {
+		case inKernel.Addr:
+			if l.Mapping != p.Mapping[0] {
+				t.Errorf("kernel text location %#x has mapping %v", l.Address, l.Mapping)
+			}
+		case jitArea.Addr, unknown.Addr:
+			if l.Mapping != nil {
+				t.Errorf("unplaced location %#x has mapping %v (address in its range: %v)", l.Address, l.Mapping, inRange)
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if err := pprof.Write(&buf, p); err != nil {
+		t.Fatal(err)
+	}
+	q, err := profile.Parse(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := q.String(), p.String(); got != want {
+		t.Errorf("parsed profile differs:\n%s", diff(want, got))
 	}
 }

@@ -66,6 +66,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		}
+		var ec exitCodeError
+		if errors.As(err, &ec) {
+			// The subcommand said all there is to say: pass a profiled
+			// command's exit status on, as perf record does.
+			return ec.code
+		}
 		var ue usageError
 		if errors.As(err, &ue) {
 			fmt.Fprintf(stderr, "bpfprof %s: %v (see 'bpfprof %s -h')\n", c.name, err, c.name)

@@ -57,10 +57,11 @@ func parseRecordArgs(args []string, stderr io.Writer) (*recordConfig, error) {
 	cgroup := fs.String("cgroup", "", "sample only the processes of this cgroup v2 `PATH` (e.g. /sys/fs/cgroup/system.slice)")
 	freq := fs.Uint64("F", 0, "sample at this frequency in `HZ` per CPU (default 4000, as perf)")
 	period := fs.Uint64("c", 0, "sample every `PERIOD` events (nanoseconds for cpu-clock); excludes -F")
-	event := fs.String("e", "", "sample this `EVENT`, such as cpu-clock, page-faults, cycles (default cycles with a hardware PMU, else cpu-clock)")
-	fs.Bool("g", true, "record call graphs")
-	noCallGraph := fs.Bool("no-call-graph", false, "record only the sampled instruction, no call graphs")
-	dur := fs.String("d", "", "stop after `DURATION` (5, 2.5, 1m30s); default: until Ctrl-C or the command exits")
+	var events eventSpecs
+	fs.Var(&events, "e", "sample this `EVENT`, such as cpu-clock, page-faults, cycles (default cycles with a hardware PMU, else cpu-clock); one per recording")
+	callGraph := fs.Bool("g", true, "record call graphs; -g=false is --no-call-graph")
+	noCallGraph := fs.Bool("no-call-graph", false, "record only the sampled instruction, no call graphs (wins over -g)")
+	dur := fs.String("d", "", "stop after `DURATION` (5, 2.5, 1m30s); default: until Ctrl-C, or until the command or the -p processes exit")
 	output := fs.String("o", defaultOutput, "write the profile to `FILE` (- for standard output)")
 	bpfOnly := fs.Bool("bpf-only", false, "keep only samples with a BPF frame in their stack")
 	if err := fs.parse(args); err != nil {
@@ -73,7 +74,7 @@ func parseRecordArgs(args []string, stderr io.Writer) (*recordConfig, error) {
 		cgroup:     *cgroup,
 		frequency:  *freq,
 		period:     *period,
-		callGraph:  !*noCallGraph,
+		callGraph:  *callGraph && !*noCallGraph,
 		output:     *output,
 		bpfOnly:    *bpfOnly,
 		command:    fs.Args(),
@@ -115,10 +116,15 @@ func parseRecordArgs(args []string, stderr io.Writer) (*recordConfig, error) {
 			return nil, usagef("-C %q: want a CPU list such as 0,2-3", *cpus)
 		}
 	}
-	if *event == "" {
+	switch {
+	case len(events) > 1 || len(events) == 1 && strings.Contains(events[0], ","):
+		return nil, usagef("-e %s: one event per recording; record each event separately", strings.Join(events, " -e "))
+	case len(events) == 0:
 		cfg.event = sampler.DefaultEvent()
-	} else if cfg.event, err = sampler.ParseEvent(*event); err != nil {
-		return nil, usagef("-e: %v", err)
+	default:
+		if cfg.event, err = sampler.ParseEvent(events[0]); err != nil {
+			return nil, usagef("-e: %v", err)
+		}
 	}
 	if set["d"] {
 		if cfg.duration, err = parseDuration(*dur); err != nil {
@@ -129,6 +135,17 @@ func parseRecordArgs(args []string, stderr io.Writer) (*recordConfig, error) {
 		return nil, usagef("-o needs a file name, or - for standard output")
 	}
 	return cfg, nil
+}
+
+// eventSpecs collects every -e, so that a second one is an error rather
+// than silently replacing the first.
+type eventSpecs []string
+
+func (e *eventSpecs) String() string { return strings.Join(*e, ",") }
+
+func (e *eventSpecs) Set(s string) error {
+	*e = append(*e, s)
+	return nil
 }
 
 // parsePIDs parses a comma-separated list of process ids.
@@ -160,13 +177,24 @@ type recording struct {
 	child   *childStatus
 	written string
 	size    int64
-	kptr    bool
-	// bpfInfoErr says why BPF program info could not be read, if so.
+	// byPeriod says the recording sampled every -c events rather than at
+	// a frequency: the cure for lost samples is then a larger -c.
+	byPeriod bool
+	// targetsExited says the recording ended because every process of -p
+	// had exited.
+	targetsExited bool
+	// kptr says /proc/kallsyms hid kernel addresses although the
+	// privilege check did not expect it (and so did not warn).
+	kptr bool
+	// bpfInfoErr says why BPF program info could not be read, if so and
+	// the privilege check did not warn of it.
 	bpfInfoErr error
 }
 
 // record samples as cfg says until ctx is done, SIGINT or SIGTERM arrives,
-// the duration passes or the command exits, then writes the profile.
+// the duration passes, the command exits or every process of -p has, then
+// writes the profile. After a command that failed it returns an
+// exitCodeError with the code to pass on.
 func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) error {
 	// The output comes first: an unwritable path fails before sampling.
 	out, err := createOutput(cfg.output, stdout)
@@ -193,6 +221,20 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 		defer ch.kill()
 		if !cfg.systemWide {
 			pids = []int{ch.pid}
+		}
+	}
+
+	// What the privileges allow comes before any event is opened, so that
+	// a missing privilege is named rather than an errno from
+	// perf_event_open; the command, stopped at its exec, has not run yet.
+	// If they cannot be read, Open reports what fails.
+	var privs privilegeReport
+	if p, err := sampler.CheckPrivileges(); err == nil {
+		if privs, err = checkPrivileges(p, cfg); err != nil {
+			return err
+		}
+		for _, w := range privs.warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
 		}
 	}
 
@@ -254,17 +296,25 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 	}
 
 	res := recording{
-		elapsed:    elapsed,
-		stats:      rd.Stats(),
-		snap:       agg.Snapshot(),
-		kptr:       sym.KptrRestricted(),
-		bpfInfoErr: sym.BPFStats().InfoErr,
+		elapsed:       elapsed,
+		byPeriod:      cfg.period > 0,
+		targetsExited: rd.TargetsExited() && len(cfg.pids) > 0,
+		stats:         rd.Stats(),
+		snap:          agg.Snapshot(),
+		kptr:          sym.KptrRestricted() && !privs.kallsyms,
+	}
+	if !privs.bpfInfo {
+		res.bpfInfoErr = sym.BPFStats().InfoErr
 	}
 	// The snapshot is self-contained: the rings and the symbol tables can
 	// go before the profile is built, which lowers the peak memory.
 	rd.Close()
 	sym.Close()
 	if ch != nil {
+		if rd.TargetsExited() {
+			// The sampler saw the command's end before the wait did.
+			ch.awaitExit(5 * time.Second)
+		}
 		res.child = ch.stop()
 	}
 	p, err := pprof.Build(res.snap, pprof.Meta{
@@ -285,8 +335,20 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 	}
 	res.written = out.name()
 	summarize(stderr, &res)
+	if res.child != nil {
+		if code := res.child.exitCode(); code != 0 {
+			return exitCodeError{code}
+		}
+	}
 	return nil
 }
+
+// exitCodeError makes bpfprof exit with code, as perf record passes on the
+// status of the command it profiled, after the profile and the summary
+// have been written: there is nothing more to print for it.
+type exitCodeError struct{ code int }
+
+func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // kernelRelease returns uname -r, or "" if uname fails.
 func kernelRelease() string {
@@ -345,25 +407,39 @@ func summarize(w io.Writer, r *recording) {
 		fmt.Fprintf(w, " (%d without a BPF frame left out)", c.Dropped)
 	}
 	fmt.Fprintf(w, ", lost %d\n", lost)
+	if r.targetsExited {
+		fmt.Fprintln(w, "every process of -p exited: the recording ended with them")
+	}
 	fmt.Fprintf(w, "BPF programs: %d in samples, %d loaded and %d unloaded while recording\n",
 		c.ProgramsSeen, c.ProgLoads, c.ProgUnloads)
+	cure := "a lower -F"
+	if r.byPeriod {
+		cure = "a larger -c"
+	}
 	if r.stats.Throttles > 0 {
-		fmt.Fprintf(w, "warning: the kernel throttled sampling %d times (kernel.perf_event_max_sample_rate); use a lower -F\n", r.stats.Throttles)
+		fmt.Fprintf(w, "warning: the kernel throttled sampling %d times (kernel.perf_event_max_sample_rate); use %s\n", r.stats.Throttles, cure)
 	}
 	if r.stats.DecodeErrors > 0 {
 		fmt.Fprintf(w, "warning: %d malformed records skipped\n", r.stats.DecodeErrors)
 	}
 	if lost > 0 {
-		fmt.Fprintln(w, "warning: samples were lost; use a lower -F")
+		fmt.Fprintf(w, "warning: samples were lost; use %s\n", cure)
 	}
 	if r.kptr {
-		fmt.Fprintln(w, "warning: kernel addresses are hidden (kernel.kptr_restrict): kernel and BPF frames are unnamed; run as root or `sysctl kernel.kptr_restrict=0`")
+		// The privileges looked sufficient, so the cause is outside them:
+		// in a container, CAP_SYSLOG does not count.
+		fmt.Fprintln(w, "warning: /proc/kallsyms hid the kernel's addresses: kernel and BPF frames are unnamed; "+
+			"in a container, run bpfprof on the host")
 	}
 	if r.bpfInfoErr != nil {
 		fmt.Fprintf(w, "warning: BPF program info could not be read (%v): BPF frames have no source lines; run as root\n", r.bpfInfoErr)
 	}
 	if r.child != nil {
-		fmt.Fprintf(w, "command %s\n", r.child)
+		if code := r.child.exitCode(); code != 0 {
+			fmt.Fprintf(w, "command %s; bpfprof exits with %d\n", r.child, code)
+		} else {
+			fmt.Fprintf(w, "command %s\n", r.child)
+		}
 	}
 	if r.written == "-" {
 		fmt.Fprintf(w, "wrote the profile (%s) to standard output\n", byteSize(r.size))

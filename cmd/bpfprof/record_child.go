@@ -47,14 +47,40 @@ func (s *childStatus) String() string {
 	}
 	ws, _ := s.state.Sys().(syscall.WaitStatus)
 	switch {
+	case s.stoppedByUs(ws):
+		return fmt.Sprintf("was still running at the end of the recording and was stopped (%v)", ws.Signal())
 	case ws.Exited():
 		return fmt.Sprintf("exited with status %d", ws.ExitStatus())
-	case ws.Signaled() && s.signaled:
-		return fmt.Sprintf("was still running at the end of the recording and was stopped (%v)", ws.Signal())
 	case ws.Signaled():
 		return fmt.Sprintf("was killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
 	}
 	return s.state.String()
+}
+
+// stoppedByUs reports whether the command died of the signals stop sends.
+// Killed by another one, such as the SIGINT of a Ctrl-C that reaches the
+// whole process group, it ended by itself.
+func (s *childStatus) stoppedByUs(ws syscall.WaitStatus) bool {
+	return s.signaled && ws.Signaled() && (ws.Signal() == syscall.SIGTERM || ws.Signal() == syscall.SIGKILL)
+}
+
+// exitCode is the code bpfprof passes on, as a shell reports a command's
+// end: its exit status, or 128 plus the signal that killed it. A command
+// that bpfprof stopped at the end of the recording (-d) ended as asked: 0.
+func (s *childStatus) exitCode() int {
+	if s.err != nil || s.state == nil {
+		return 1
+	}
+	ws, _ := s.state.Sys().(syscall.WaitStatus)
+	switch {
+	case s.stoppedByUs(ws), s.signaled && ws.Exited():
+		return 0
+	case ws.Exited():
+		return ws.ExitStatus()
+	case ws.Signaled():
+		return 128 + int(ws.Signal())
+	}
+	return 1
 }
 
 // startChild starts argv stopped at its exec. Its standard input is ours.
@@ -145,6 +171,20 @@ func (c *child) release() error {
 		return fmt.Errorf("let %s run: %w", c.cmd.Args[0], err)
 	}
 	return nil
+}
+
+// awaitExit waits up to d for the end of a child known to have exited, so
+// that stop reports how it ended rather than stopping it.
+func (c *child) awaitExit(d time.Duration) {
+	if !c.released {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.done:
+	case <-t.C:
+	}
 }
 
 // stop ends the child if it still runs (SIGTERM, then SIGKILL after a grace

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -36,11 +35,7 @@ func TestMain(m *testing.M) {
 	signal.Stop(c)
 
 	code := testutil.LeakCheck(m)
-	if built.Load() {
-		if bin, err := buildOnce(); err == nil {
-			os.RemoveAll(filepath.Dir(bin))
-		}
-	}
+	bpfprofBuild.remove()
 	os.Exit(code)
 }
 
@@ -441,15 +436,32 @@ func TestRecordPeriodNoCallGraph(t *testing.T) {
 	}
 }
 
-// TestRecordCommand profiles a command from its start to its end.
+// recordExit runs bpfprof record in-process, as main does, and fails the
+// test unless it exits with code. It returns stderr.
+func recordExit(t *testing.T, code int, args ...string) string {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	got := run(append([]string{"record"}, args...), &out, &errOut)
+	if got != code {
+		testutil.SkipIfNoPermission(t, errors.New(errOut.String()))
+		t.Fatalf("bpfprof record %s: exit code %d, want %d\n%s", strings.Join(args, " "), got, code, errOut.String())
+	}
+	return errOut.String()
+}
+
+// TestRecordCommand profiles a command from its start to its end, and
+// exits with the command's status as perf record does.
 func TestRecordCommand(t *testing.T) {
 	testutil.RequireRoot(t, "perf events")
 	path := filepath.Join(t.TempDir(), "cmd.pb.gz")
 	script := `i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; exit 3`
-	_, stderr := recordOK(t, "-F", "999", "-o", path, "--", "sh", "-c", script)
+	stderr := recordExit(t, 3, "-F", "999", "-o", path, "--", "sh", "-c", script)
 	checkSummary(t, stderr, path)
-	if !strings.Contains(stderr, "command exited with status 3") {
+	if !strings.Contains(stderr, "command exited with status 3; bpfprof exits with 3\n") {
 		t.Errorf("summary lacks the command's exit status:\n%s", stderr)
+	}
+	if strings.Contains(stderr, "bpfprof record:") {
+		t.Errorf("the exit code was reported as an error:\n%s", stderr)
 	}
 	p := readProfile(t, path)
 	if len(p.Sample) == 0 {
@@ -465,6 +477,19 @@ func TestRecordCommand(t *testing.T) {
 	if len(pids) != 1 {
 		t.Errorf("samples of processes %v, want only the command's", pids)
 	}
+}
+
+// TestRecordCommandKilled passes on a command's death by a signal as a
+// shell does, 128 plus the signal, after writing the profile.
+func TestRecordCommandKilled(t *testing.T) {
+	testutil.RequireRoot(t, "perf events")
+	path := filepath.Join(t.TempDir(), "killed.pb.gz")
+	stderr := recordExit(t, 128+9, "-F", "999", "-o", path, "--", "sh", "-c", "kill -KILL $$")
+	checkSummary(t, stderr, path)
+	if !strings.Contains(stderr, "command was killed by signal 9 (killed); bpfprof exits with 137\n") {
+		t.Errorf("summary lacks how the command ended:\n%s", stderr)
+	}
+	readProfile(t, path)
 }
 
 // TestRecordSystemWideCommand samples every process while a command runs,
@@ -516,6 +541,50 @@ func TestRecordPID(t *testing.T) {
 	}
 }
 
+// TestRecordPIDExits records a process with -p and no duration: when it
+// exits, the recording ends by itself and writes the profile, as perf
+// record -p does.
+func TestRecordPIDExits(t *testing.T) {
+	testutil.RequireRoot(t, "perf events")
+	// cat lives until its input closes: long enough to be found by -p.
+	target := exec.Command("cat")
+	stdin, err := target.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := target.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		target.Process.Kill()
+		target.Wait()
+	}()
+	path := filepath.Join(t.TempDir(), "exits.pb.gz")
+	var code int
+	var stderr bytes.Buffer
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		code = run([]string{"record", "-p", strconv.Itoa(target.Process.Pid), "-F", "999", "-o", path}, &bytes.Buffer{}, &stderr)
+	}()
+	waitSampling(t, os.Getpid(), done)
+	stdin.Close()
+	target.Wait()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute): // a hang, not a measurement
+		t.Fatal("the recording did not end when its only process exited")
+	}
+	if code != 0 {
+		t.Fatalf("exit code %d\n%s", code, stderr.String())
+	}
+	checkSummary(t, stderr.String(), path)
+	if !strings.Contains(stderr.String(), "every process of -p exited") {
+		t.Errorf("summary does not say why the recording ended:\n%s", stderr.String())
+	}
+	readProfile(t, path)
+}
+
 func TestRecordCommandNotFound(t *testing.T) {
 	dir := t.TempDir()
 	var stdout, stderr bytes.Buffer
@@ -547,21 +616,50 @@ func TestRecordUnsupportedEvent(t *testing.T) {
 	}
 }
 
-// built says whether a test asked for the binary, which TestMain removes.
-var built atomic.Bool
+// testBuild builds a Go package once, into a temporary directory that
+// remove deletes whether the build succeeded or not.
+type testBuild struct {
+	pkg  string
+	once sync.Once
+	mu   sync.Mutex
+	dir  string // "" until made, and after remove
+	bin  string
+	err  error
+}
 
-var buildOnce = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "bpfprof-test-")
-	if err != nil {
-		return "", err
+// bpfprofBuild is the binary of the tests that run bpfprof as a user does;
+// TestMain removes it.
+var bpfprofBuild = &testBuild{pkg: "."}
+
+func (b *testBuild) build() (string, error) {
+	b.once.Do(func() {
+		dir, err := os.MkdirTemp("", "bpfprof-test-")
+		if err != nil {
+			b.err = err
+			return
+		}
+		b.mu.Lock()
+		b.dir = dir
+		b.mu.Unlock()
+		bin := filepath.Join(dir, "bpfprof")
+		if out, err := exec.Command("go", "build", "-o", bin, b.pkg).CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+			return
+		}
+		b.bin = bin
+	})
+	return b.bin, b.err
+}
+
+// remove deletes the build's directory, if it made one.
+func (b *testBuild) remove() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+		b.dir = ""
 	}
-	bin := filepath.Join(dir, "bpfprof")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+}
 
 // buildBinary builds bpfprof once for the tests that run it as a user does.
 func buildBinary(t *testing.T) string {
@@ -569,12 +667,33 @@ func buildBinary(t *testing.T) string {
 	if _, err := exec.LookPath("go"); err != nil {
 		testutil.SkipOrFail(t, "go is not on PATH: "+err.Error())
 	}
-	built.Store(true)
-	bin, err := buildOnce()
+	bin, err := bpfprofBuild.build()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return bin
+}
+
+// TestBuildRemovedOnFailure checks that a build that fails leaves no
+// temporary directory behind once removed, as TestMain does.
+func TestBuildRemovedOnFailure(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		testutil.SkipOrFail(t, "go is not on PATH: "+err.Error())
+	}
+	b := &testBuild{pkg: "./bpfprof-no-such-package"}
+	if _, err := b.build(); err == nil {
+		t.Fatal("building a missing package succeeded")
+	}
+	b.mu.Lock()
+	dir := b.dir
+	b.mu.Unlock()
+	if dir == "" {
+		t.Fatal("the failed build made no directory to test the removal with")
+	}
+	b.remove()
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s is still there after remove: %v", dir, err)
+	}
 }
 
 // TestRecordInterrupt stops the built binary with SIGINT (Ctrl-C) halfway:

@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bpfprof/bpfprof/internal/aggregate"
 	"github.com/bpfprof/bpfprof/sampler"
 )
 
@@ -88,6 +91,15 @@ func TestParseRecordArgs(t *testing.T) {
 	if err != nil || !cfg.systemWide || len(cfg.command) != 2 {
 		t.Errorf("-a with a command: %+v, %v", cfg, err)
 	}
+	for _, args := range [][]string{{"-g=false"}, {"--no-call-graph"}, {"-g", "--no-call-graph"}} {
+		if cfg, err = parseRecordArgs(args, &bytes.Buffer{}); err != nil || cfg.callGraph {
+			t.Errorf("%q: call graph %v, %v; want none", args, cfg != nil && cfg.callGraph, err)
+		}
+	}
+	cfg, err = parseRecordArgs([]string{"-e", "page-faults"}, &bytes.Buffer{})
+	if err != nil || cfg.event.String() != "page-faults" {
+		t.Errorf("-e page-faults: %+v, %v", cfg, err)
+	}
 	cfg, err = parseRecordArgs([]string{"--", "sh", "-c", "exit 3", "-d", "1"}, &bytes.Buffer{})
 	if err != nil || !slices.Equal(cfg.command, []string{"sh", "-c", "exit 3", "-d", "1"}) || cfg.duration != 0 {
 		t.Errorf("flags after the command belong to it: %+v, %v", cfg, err)
@@ -111,6 +123,8 @@ func TestRecordUsageErrors(t *testing.T) {
 		{[]string{"-C", "x"}, "want a CPU list"},
 		{[]string{"-C", "3-1"}, "want a CPU list"},
 		{[]string{"-e", "bogus"}, "valid events"},
+		{[]string{"-e", "cpu-clock", "-e", "page-faults"}, "-e cpu-clock -e page-faults: one event per recording"},
+		{[]string{"-e", "cpu-clock,page-faults"}, "one event per recording"},
 		{[]string{"-d", "soon"}, "bad duration"},
 		{[]string{"-d", "0"}, "not positive"},
 		{[]string{"-o", ""}, "-o needs a file name"},
@@ -224,5 +238,68 @@ func TestQueue(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("record %d:\n got %s\nwant %s", i, got[i], want[i])
 		}
+	}
+}
+
+// TestSummaryLostCure checks that the advice on lost samples and throttling
+// names the flag the recording used.
+func TestSummaryLostCure(t *testing.T) {
+	for _, tc := range []struct {
+		byPeriod bool
+		want     string
+	}{
+		{false, "use a lower -F"},
+		{true, "use a larger -c"},
+	} {
+		var w bytes.Buffer
+		summarize(&w, &recording{
+			snap:     &aggregate.Snapshot{},
+			stats:    sampler.Stats{LostSamples: 7, Throttles: 2},
+			byPeriod: tc.byPeriod,
+			written:  "x.pb.gz",
+		})
+		out := w.String()
+		if n := strings.Count(out, tc.want); n != 2 {
+			t.Errorf("by period %v: %q appears %d times, want 2 (lost, throttled):\n%s", tc.byPeriod, tc.want, n, out)
+		}
+		if !strings.Contains(out, ", lost 7\n") {
+			t.Errorf("summary lacks the lost count:\n%s", out)
+		}
+	}
+}
+
+// TestChildExitCode checks the code passed on for each way a command ends.
+func TestChildExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		script   string
+		signaled bool // bpfprof stopped it
+		code     int
+		says     string
+	}{
+		{"exit 0", false, 0, "exited with status 0"},
+		{"exit 3", false, 3, "exited with status 3"},
+		{"kill -KILL $$", false, 137, "was killed by signal 9 (killed)"},
+		{"kill -INT $$", false, 130, "was killed by signal 2 (interrupt)"},
+		// Stopped at the end of the recording: it ended as asked.
+		{"kill -TERM $$", true, 0, "was still running at the end of the recording and was stopped (terminated)"},
+		{"exit 143", true, 0, "exited with status 143"},
+		// A Ctrl-C reaches the command too: it ended by itself.
+		{"kill -INT $$", true, 130, "was killed by signal 2 (interrupt)"},
+	} {
+		cmd := exec.Command("sh", "-c", tc.script)
+		cmd.Run()
+		if cmd.ProcessState == nil {
+			t.Fatalf("%s: did not run", tc.script)
+		}
+		st := &childStatus{state: cmd.ProcessState, signaled: tc.signaled}
+		if got := st.exitCode(); got != tc.code {
+			t.Errorf("%s (signaled %v): exit code %d, want %d", tc.script, tc.signaled, got, tc.code)
+		}
+		if got := st.String(); got != tc.says {
+			t.Errorf("%s (signaled %v): %q, want %q", tc.script, tc.signaled, got, tc.says)
+		}
+	}
+	if got := (&childStatus{err: errors.New("no child")}).exitCode(); got != 1 {
+		t.Errorf("unknown status: exit code %d, want 1", got)
 	}
 }

@@ -283,20 +283,30 @@ func (a *Aggregator) sample(s *sampler.Sample) {
 	}
 	switch {
 	case len(s.Kernel) == 0 && len(s.User) == 0:
-		a.resolve(s, pc, s.IP, kernelAddr(s.IP))
+		a.resolve(s, pc, s.IP, kernelAddr(s.IP), true)
 	case !a.callGraph:
 		if len(s.Kernel) > 0 {
-			a.resolve(s, pc, s.Kernel[0], true)
+			a.resolve(s, pc, s.Kernel[0], true, true)
 		} else {
-			a.resolve(s, pc, s.User[0], false)
+			a.resolve(s, pc, s.User[0], false, true)
 		}
 	default:
-		for _, addr := range s.Kernel {
-			a.resolve(s, pc, addr, true)
+		for i, addr := range s.Kernel {
+			a.resolve(s, pc, addr, true, i == 0)
 		}
-		for _, addr := range s.User {
-			a.resolve(s, pc, addr, false)
+		for i, addr := range s.User {
+			a.resolve(s, pc, addr, false, i == 0 && len(s.Kernel) == 0)
 		}
+	}
+	if len(a.frames) == 0 {
+		// Only impossible user addresses: the sample keeps its leaf, an
+		// unknown frame, rather than no stack at all.
+		leaf := s.IP
+		if len(s.User) > 0 {
+			leaf = s.User[0]
+		}
+		a.frames = append(a.frames, a.res.User(s.PID, leaf, s.Time))
+		a.ids = append(a.ids, 0)
 	}
 	if !pc.hasComm {
 		pc.comm, pc.hasComm = a.res.Comm(s.PID), true
@@ -336,9 +346,12 @@ func (a *Aggregator) sample(s *sampler.Sample) {
 				pc.locs = make(map[uint64]uint32)
 			}
 			pc.locs[f.Addr] = a.ids[i]
-		case f.Kind == symbolize.KindKernel && f.Mapping != nil && f.Mapping.File == KernelFile:
+		case f.Kind == symbolize.KindKernel && f.Mapping != nil && f.Mapping.File == KernelFile &&
+			f.Mapping.Start <= f.Addr && f.Addr < f.Mapping.Limit:
 			// The kernel's own text never changes, unlike modules'
-			// and BPF programs' addresses, which are reused.
+			// and BPF programs' addresses, which are reused. An
+			// address outside its text that the Resolver could not
+			// place may be a program whose load it has not seen yet.
 			a.kernelLocs[f.Addr] = a.ids[i]
 		}
 	}
@@ -399,15 +412,34 @@ func (a *Aggregator) sample(s *sampler.Sample) {
 	a.counters.Kept++
 }
 
-// resolve appends the frame of addr to a.frames. Every address but the first
-// of a stack is a return address: resolving the byte before it names the
-// call instruction, so the caller's line is the line of the call rather than
-// of whatever follows it.
+// User code runs at or above minUserAddr, as the kernel never maps page
+// zero, and below maxUserAddr: no user address space is larger than 56 bits
+// (x86-64 with 5-level paging; arm64 has at most 52). Frame-pointer
+// unwinding ends user call chains in a return address of 0 (the outermost
+// frame's saved one), and chains through code without frame pointers read
+// data as return addresses; such frames would gather the profile under one
+// "[unknown]" root.
+const (
+	minUserAddr = 4096
+	maxUserAddr = 1 << 56
+)
+
+// possibleUserAddr reports whether user code can run at addr.
+func possibleUserAddr(addr uint64) bool { return addr >= minUserAddr && addr < maxUserAddr }
+
+// resolve appends the frame of addr to a.frames, unless addr is a user
+// address no code can run at. Every address but the leaf of a stack is a
+// return address: resolving the byte before it names the call instruction,
+// so the caller's line is the line of the call rather than of whatever
+// follows it.
 //
 // Addresses resolved before, and cached, get their id at once and a frame
 // with only its Kind set.
-func (a *Aggregator) resolve(s *sampler.Sample, pc *procCache, addr uint64, kernel bool) {
-	if len(a.frames) > 0 && addr > 0 {
+func (a *Aggregator) resolve(s *sampler.Sample, pc *procCache, addr uint64, kernel, leaf bool) {
+	if !kernel && !possibleUserAddr(addr) {
+		return
+	}
+	if !leaf && addr > 0 {
 		addr--
 	}
 	if kernel {

@@ -437,8 +437,8 @@ func TestCaches(t *testing.T) {
 	check("after the process's exit", 8, 4)
 
 	// Addresses in no mapping are asked for every time.
-	a.HandleRecord(&sampler.Sample{PID: pid, TID: pid, User: []uint64{0x10}})
-	a.HandleRecord(&sampler.Sample{PID: pid, TID: pid, User: []uint64{0x10}})
+	a.HandleRecord(&sampler.Sample{PID: pid, TID: pid, User: []uint64{0x10000}})
+	a.HandleRecord(&sampler.Sample{PID: pid, TID: pid, User: []uint64{0x10000}})
 	check("unmapped addresses", 10, 4)
 
 	s := a.Snapshot()
@@ -448,5 +448,84 @@ func TestCaches(t *testing.T) {
 	}
 	if comms["driver"] != 4 || comms["renamed"] != 7 {
 		t.Errorf("samples by name %v, want driver 4, renamed 7", comms)
+	}
+}
+
+// askingResolver records the user addresses it is asked for.
+type askingResolver struct {
+	*aggregatetest.Resolver
+	users []uint64
+}
+
+func (r *askingResolver) User(pid uint32, addr, time uint64) symbolize.Frame {
+	r.users = append(r.users, addr)
+	return r.Resolver.User(pid, addr, time)
+}
+
+// TestImpossibleUserAddresses checks that user addresses no code can run
+// at, such as the 0 that ends frame-pointer call chains, are left out of
+// stacks rather than becoming an "[unknown]" root.
+func TestImpossibleUserAddresses(t *testing.T) {
+	res := &askingResolver{Resolver: aggregatetest.NewResolver()}
+	a := newAggregator(t, aggregate.Options{Resolver: res, CallGraph: true})
+	pid := uint32(aggregatetest.DriverPID)
+	main, runtimeMain := uint64(aggregatetest.DriverStart+0x2020), uint64(aggregatetest.DriverStart+0x1030)
+	for _, user := range [][]uint64{
+		{aggregatetest.DriverStart + 0x3010, main, runtimeMain, 0},
+		{aggregatetest.DriverStart + 0x3010, 0x10, main, 0xffffffff81000000, 0x2d006b2d00672cff, runtimeMain, 4095},
+		// A leaf that is not there: its caller is still a return address.
+		{0, main, runtimeMain, 0},
+	} {
+		a.HandleRecord(&sampler.Sample{Common: sampler.Common{Time: 1}, PID: pid, TID: pid, Period: 1, User: user})
+	}
+	a.HandleRecord(&sampler.Sample{Common: sampler.Common{Time: 1}, PID: pid, TID: pid, Period: 1, User: []uint64{0, 0}})
+
+	for _, addr := range res.users[:len(res.users)-1] {
+		if addr < 4096 || addr >= 1<<56 {
+			t.Errorf("the resolver was asked for user address %#x", addr)
+		}
+	}
+	s := a.Snapshot()
+	if s.Kept != 4 {
+		t.Fatalf("%d samples kept, want 4", s.Kept)
+	}
+	var stacks []string
+	for _, st := range s.Stacks {
+		var names []string
+		for _, id := range st.Locations {
+			f := s.Location(id)
+			names = append(names, fmt.Sprintf("%s@%#x", f.Func, f.Addr))
+		}
+		stacks = append(stacks, fmt.Sprint(names))
+	}
+	want := []string{
+		"[syscall.Syscall6@0x403010 main.main@0x40201f runtime.main@0x40102f]",
+		"[main.main@0x40201f runtime.main@0x40102f]",
+		// Nothing but impossible addresses: one unknown leaf.
+		"[[unknown]@0x0]",
+	}
+	if fmt.Sprint(stacks) != fmt.Sprint(want) {
+		t.Errorf("stacks\n got %q\nwant %q", stacks, want)
+	}
+	if s.Stacks[0].Count != 2 {
+		t.Errorf("the first two chains counted as %d samples of one stack, want 2", s.Stacks[0].Count)
+	}
+}
+
+// TestUnknownKernelAddressesNotCached checks that a kernel-half address
+// outside the kernel's text that nothing names (a JIT image whose program
+// the resolver has not seen load yet) is asked for again, not remembered as
+// unknown for good as the kernel's text is.
+func TestUnknownKernelAddressesNotCached(t *testing.T) {
+	res := &countingResolver{Resolver: aggregatetest.NewResolver()}
+	a := newAggregator(t, aggregate.Options{Resolver: res, CallGraph: true})
+	stray := uint64(aggregatetest.XDPStart + 0x10000)
+	for range 3 {
+		a.HandleRecord(&sampler.Sample{Common: sampler.Common{Time: 1}, PID: 1, TID: 1, Period: 1,
+			Kernel: []uint64{stray, aggregatetest.KernelStart + 0x1010}})
+	}
+	// The stray leaf every time, the kernel text caller once.
+	if res.kernels != 4 {
+		t.Errorf("%d kernel addresses resolved, want 4", res.kernels)
 	}
 }

@@ -52,7 +52,9 @@ func (s *Snapshot) Location(id uint32) *symbolize.Frame { return &s.Locations[id
 
 // Stack is one distinct stack and label set with its counts.
 type Stack struct {
-	// Locations are location ids, leaf first.
+	// Locations are location ids, leaf first; at least one. User
+	// addresses no code can run at (0, the first page, beyond 56 bits)
+	// are left out, unless the sample has nothing else.
 	Locations []uint32
 	// PID, TID, CPU and Comm are the labels of the samples.
 	PID, TID, CPU uint32

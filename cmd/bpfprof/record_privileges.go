@@ -1,0 +1,82 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/bpfprof/bpfprof/sampler"
+)
+
+// privilegeReport is what the privilege check before a recording found
+// that matters for it.
+type privilegeReport struct {
+	// warnings are one line each, printed before sampling starts.
+	warnings []string
+	// kallsyms and bpfInfo say that the summary need not warn of hidden
+	// kernel addresses and unreadable BPF program info: a warning already
+	// did, or the recording has no kernel or BPF frames (:u).
+	kallsyms, bpfInfo bool
+}
+
+// privilegeError is a recording that cannot work with the privileges at
+// hand; its message says what to do.
+type privilegeError struct{ msg string }
+
+func (e privilegeError) Error() string { return e.msg }
+func (e privilegeError) Unwrap() error { return sampler.ErrPermission }
+
+// perCPU reports whether the recording opens events on whole CPUs (every
+// process, or a cgroup) rather than on processes (-p, or a command without
+// -a).
+func (cfg *recordConfig) perCPU() bool {
+	return len(cfg.pids) == 0 && (len(cfg.command) == 0 || cfg.systemWide)
+}
+
+// userOnly reports whether the event leaves kernel code out (:u): no
+// kernel or BPF frames are sampled then.
+func (cfg *recordConfig) userOnly() bool { return strings.HasSuffix(cfg.event.String(), ":u") }
+
+// checkPrivileges tells from p whether the recording cfg can sample at all,
+// and which of p.Problems() matter for it. A recording that cannot work is
+// a privilegeError with the one problem that stops it.
+func checkPrivileges(p sampler.Privileges, cfg *recordConfig) (privilegeReport, error) {
+	// Problems lists, in this order and one line each, what the missing
+	// privileges cost sampling, BPF program info and kernel addresses.
+	problems := p.Problems()
+	take := func(missing bool) string {
+		if !missing || len(problems) == 0 {
+			return ""
+		}
+		line := problems[0]
+		problems = problems[1:]
+		return line
+	}
+	sampling := take(!p.CanSampleSystemWide())
+	listing := take(!p.CanListBPF())
+	kallsyms := take(!p.KernelAddressesVisible())
+
+	switch {
+	case sampling == "":
+	case cfg.perCPU(),
+		!cfg.userOnly() && !p.CanSampleKernel(),
+		!p.CanSampleKernel() && p.Paranoid > 2:
+		return privilegeReport{}, privilegeError{sampling}
+	}
+	var r privilegeReport
+	if sampling != "" {
+		r.warnings = append(r.warnings, sampling)
+	}
+	if cfg.userOnly() {
+		// No kernel or BPF frames to name.
+		r.kallsyms, r.bpfInfo = true, true
+		return r, nil
+	}
+	if listing != "" {
+		r.warnings = append(r.warnings, listing)
+		r.bpfInfo = true
+	}
+	if kallsyms != "" {
+		r.warnings = append(r.warnings, kallsyms)
+		r.kallsyms = true
+	}
+	return r, nil
+}
