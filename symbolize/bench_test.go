@@ -153,3 +153,101 @@ func BenchmarkBPFLookupReused(b *testing.B) {
 		i++
 	}
 }
+
+// BenchmarkUserTables loads the symbol tables of every executable mapping
+// of every process, as `bpfprof record -a` does on their first samples,
+// and reports the heap the tables hold once loaded (held-MiB: live heap
+// growth after a GC, measured with runtime.MemStats; table-MiB: the
+// tables' own arrays) and the time taken. What it loads depends on what
+// runs: at least this test binary and the go command running it (Go
+// binaries), the shell above them and libc. Needs root to read other
+// processes' files.
+func BenchmarkUserTables(b *testing.B) {
+	var held uint64
+	var objs, tables, size int
+	for b.Loop() {
+		s, err := newSymbolizer(Options{NoBPF: true}, &fakeProgs{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		s.mu.Lock()
+		loaded := map[*objSyms]bool{}
+		objs = 0
+		for _, o := range s.objs {
+			if !o.loaded {
+				s.loadObjectLocked(o)
+			}
+			if o.syms != nil {
+				objs++
+				loaded[o.syms] = true
+			}
+		}
+		s.mu.Unlock()
+		tables, size = len(loaded), 0
+		for t := range loaded {
+			size += t.memSize()
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		held = after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
+		runtime.KeepAlive(s)
+		s.Close()
+	}
+	b.ReportMetric(float64(objs), "objects")
+	b.ReportMetric(float64(tables), "tables")
+	b.ReportMetric(float64(held)/(1<<20), "held-MiB")
+	b.ReportMetric(float64(size)/(1<<20), "table-MiB")
+}
+
+// BenchmarkResolveGo resolves addresses spread over this test binary's
+// code, with file and line from its pclntab, warm.
+func BenchmarkResolveGo(b *testing.B) {
+	pid := os.Getpid()
+	s, err := newSymbolizer(Options{PIDs: []int{pid}, NoBPF: true}, &fakeProgs{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		b.Fatal(err)
+	}
+	entries, _, _ := parseMaps(bytes.NewReader(data))
+	var addrs []uint64
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, e := range entries {
+		if e.exec && e.path == exe {
+			for range 4096 {
+				addrs = append(addrs, e.start+rng.Uint64N(e.limit-e.start))
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		b.Skip("no executable mapping of", exe)
+	}
+	lines := 0
+	for _, a := range addrs {
+		if f := s.User(uint32(pid), a, 0); f.Line != 0 {
+			lines++
+		}
+	}
+	if lines < len(addrs)/2 {
+		b.Fatalf("%d of %d addresses with a line", lines, len(addrs))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	n := 0
+	for b.Loop() {
+		s.User(uint32(pid), addrs[n%len(addrs)], 0)
+		n++
+	}
+	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "resolutions/s")
+}

@@ -11,8 +11,8 @@
 // still get names. JIT address ranges are reused by the kernel, so BPF
 // addresses are resolved by address and sample time.
 //
-// Parsers of untrusted bytes (kallsyms, maps, ELF notes) are pure functions
-// over readers; the kernel is touched only by New, by HandleRecord when a
+// Parsers of untrusted bytes (kallsyms, maps, ELF notes and symbol tables,
+// Go pclntabs) are pure functions over readers; the kernel is touched only by New, by HandleRecord when a
 // program loads (to read its info before it can vanish), and by the
 // rate-limited refresh described on Symbolizer.Kernel.
 package symbolize

@@ -1,11 +1,10 @@
 package symbolize
 
 import (
+	"bytes"
 	"debug/elf"
-	"debug/gosym"
 	"encoding/binary"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -83,29 +82,102 @@ type elfLoad struct {
 
 // objSyms is the symbol table of one ELF file, shared by every mapping of
 // that file in every process. Like kernelTable it holds one address, one
-// size and one name end per symbol, and all names in one string.
+// size and one name end per function symbol, and all names in one string;
+// the file and its section data are not kept. It is immutable once built.
 type objSyms struct {
 	buildID string
 	loads   []elfLoad
 	addrs   []uint64
-	sizes   []uint64
+	sizes   []uint32 // 0: unknown, up to the next symbol
 	ends    []uint32
 	names   string
-	// gotab resolves Go functions with file and line from the pclntab.
-	gotab *gosym.Table
+	// gotab resolves Go functions with file and line, from the pclntab.
+	// The ELF symbols of the functions it holds are not kept.
+	gotab *goTable
 }
 
-// rawELFSym is a function symbol while the table is built.
+// rawELFSym is a function symbol while the table is built; its name is
+// strtab[name:name+n].
 type rawELFSym struct {
 	addr, size uint64
-	name       string
+	name, n    uint32
 	rank       uint8
+}
+
+// elfSymbols is what a symbol table gives: its function symbols, and the
+// values of the symbols that locate a Go binary's functions and pclntab.
+type elfSymbols struct {
+	funcs []rawELFSym
+	// runtime.text and runtime.etext delimit a Go binary's functions.
+	text, etext, pclntab, epclntab             uint64
+	hasText, hasEtext, hasPclntab, hasEpclntab bool
+}
+
+// parseSymtab reads the function symbols of an ELF symbol table (the
+// contents of .symtab or .dynsym, entries of class's size) whose names are
+// in strtab. Entries past the end and names out of bounds are skipped.
+func parseSymtab(data, strtab []byte, class elf.Class, order binary.ByteOrder) elfSymbols {
+	var out elfSymbols
+	size := elf.Sym64Size
+	if class == elf.ELFCLASS32 {
+		size = elf.Sym32Size
+	}
+	// Entry 0 is the undefined symbol.
+	for off := size; off+size <= len(data); off += size {
+		e := data[off : off+size]
+		var name uint32
+		var value, sz uint64
+		var info uint8
+		var shndx elf.SectionIndex
+		if class == elf.ELFCLASS32 {
+			name, value, sz = order.Uint32(e), uint64(order.Uint32(e[4:])), uint64(order.Uint32(e[8:]))
+			info, shndx = e[12], elf.SectionIndex(order.Uint16(e[14:]))
+		} else {
+			name, info, shndx = order.Uint32(e), e[4], elf.SectionIndex(order.Uint16(e[6:]))
+			value, sz = order.Uint64(e[8:]), order.Uint64(e[16:])
+		}
+		if uint64(name) >= uint64(len(strtab)) || name == 0 {
+			continue
+		}
+		n := bytes.IndexByte(strtab[name:], 0)
+		if n <= 0 || uint64(name)+uint64(n) > math.MaxUint32 {
+			continue
+		}
+		str := strtab[name : int(name)+n]
+		if shndx != elf.SHN_UNDEF && len(str) > 8 && string(str[:8]) == "runtime." {
+			switch string(str[8:]) {
+			case "text":
+				out.text, out.hasText = value, true
+			case "etext":
+				out.etext, out.hasEtext = value, true
+			case "pclntab":
+				out.pclntab, out.hasPclntab = value, true
+			case "epclntab":
+				out.epclntab, out.hasEpclntab = value, true
+			}
+		}
+		typ := elf.ST_TYPE(info)
+		if (typ != elf.STT_FUNC && typ != elf.STT_GNU_IFUNC) || value == 0 || shndx == elf.SHN_UNDEF {
+			continue
+		}
+		var rank uint8
+		switch elf.ST_BIND(info) {
+		case elf.STB_GLOBAL:
+			rank = 3
+		case elf.STB_WEAK:
+			rank = 2
+		default:
+			rank = 1
+		}
+		out.funcs = append(out.funcs, rawELFSym{addr: value, size: sz, name: name, n: uint32(n), rank: rank})
+	}
+	return out
 }
 
 // loadELF reads the function symbols (.symtab, else .dynsym), the Go
 // pclntab if there is one, the load segments and the build ID of an ELF
-// file. If cached (may be nil) knows the build ID, it returns what cached
-// gives without reading further.
+// file, and keeps them compactly. If cached (may be nil) knows the build
+// ID, it returns what cached gives without reading further.
 func loadELF(r io.ReaderAt, cached func(buildID string) *objSyms) (*objSyms, error) {
 	f, err := elf.NewFile(r)
 	if err != nil {
@@ -123,58 +195,95 @@ func loadELF(r io.ReaderAt, cached func(buildID string) *objSyms) (*objSyms, err
 			o.loads = append(o.loads, elfLoad{off: p.Off, vaddr: p.Vaddr, filesz: p.Filesz, exec: p.Flags&elf.PF_X != 0})
 		}
 	}
-	syms, err := f.Symbols()
-	if errors.Is(err, elf.ErrNoSymbols) || len(syms) == 0 {
-		syms, err = f.DynamicSymbols()
-	}
-	if err != nil && !errors.Is(err, elf.ErrNoSymbols) {
-		return nil, fmt.Errorf("read ELF symbols: %w", err)
-	}
-	o.setSymbols(syms)
-	if s := f.Section(".gopclntab"); s != nil && s.Type != elf.SHT_NOBITS {
-		if tab, err := loadGoTable(f, s); err == nil {
-			o.gotab = tab
+	syms, strtab, err := readSymtab(f, elf.SHT_SYMTAB)
+	if err == nil && len(syms.funcs) == 0 {
+		var dyn elfSymbols
+		if dyn, strtab, err = readSymtab(f, elf.SHT_DYNSYM); err == nil {
+			syms.funcs = dyn.funcs
 		}
 	}
+	if err != nil {
+		return nil, fmt.Errorf("read ELF symbols: %w", err)
+	}
+	if pcln, size, ok := goPclntab(f, &syms); ok {
+		text := syms.text
+		if s := f.Section(".text"); s != nil && !syms.hasText {
+			text = s.Addr
+		}
+		if g, err := readPclntab(pcln, size, text); err == nil {
+			o.gotab = g
+			// Go functions are named by the pclntab; keep only the
+			// others (C code in cgo binaries), not the marker
+			// runtime.etext.
+			keep := syms.funcs[:0]
+			for _, s := range syms.funcs {
+				if !g.contains(s.addr) && (!syms.hasEtext || s.addr != syms.etext || s.size != 0) {
+					keep = append(keep, s)
+				}
+			}
+			syms.funcs = keep
+		}
+	}
+	o.setSymbols(syms.funcs, strtab)
 	return o, nil
 }
 
-// loadGoTable reads a Go binary's function table from its pclntab.
-func loadGoTable(f *elf.File, pcln *elf.Section) (*gosym.Table, error) {
-	data, err := pcln.Data()
-	if err != nil {
-		return nil, err
-	}
-	var text uint64
-	if s := f.Section(".text"); s != nil {
-		text = s.Addr
-	}
-	var symtab []byte
-	if s := f.Section(".gosymtab"); s != nil && s.Type != elf.SHT_NOBITS {
-		symtab, _ = s.Data()
-	}
-	return gosym.NewTable(symtab, gosym.NewLineTable(data, text))
-}
-
-// setSymbols keeps the defined function symbols, one per address, sorted.
-func (o *objSyms) setSymbols(syms []elf.Symbol) {
-	var raw []rawELFSym
-	for _, s := range syms {
-		typ := elf.ST_TYPE(s.Info)
-		if (typ != elf.STT_FUNC && typ != elf.STT_GNU_IFUNC) || s.Value == 0 || s.Section == elf.SHN_UNDEF || s.Name == "" {
+// readSymtab reads the first section of type typ and its string table;
+// none is not an error.
+func readSymtab(f *elf.File, typ elf.SectionType) (elfSymbols, []byte, error) {
+	for _, s := range f.Sections {
+		if s.Type != typ {
 			continue
 		}
-		var rank uint8
-		switch elf.ST_BIND(s.Info) {
-		case elf.STB_GLOBAL:
-			rank = 3
-		case elf.STB_WEAK:
-			rank = 2
-		default:
-			rank = 1
+		if int(s.Link) >= len(f.Sections) || s.Link == 0 {
+			return elfSymbols{}, nil, nil
 		}
-		raw = append(raw, rawELFSym{addr: s.Value, size: s.Size, name: s.Name, rank: rank})
+		data, err := s.Data()
+		if err != nil {
+			return elfSymbols{}, nil, fmt.Errorf("section %s: %w", s.Name, err)
+		}
+		strs := f.Sections[s.Link]
+		if strs.Type != elf.SHT_STRTAB {
+			return elfSymbols{}, nil, nil
+		}
+		strtab, err := strs.Data()
+		if err != nil {
+			return elfSymbols{}, nil, fmt.Errorf("section %s: %w", strs.Name, err)
+		}
+		return parseSymtab(data, strtab, f.Class, f.ByteOrder), strtab, nil
 	}
+	return elfSymbols{}, nil, nil
+}
+
+// goPclntab locates a Go binary's pclntab: the section .gopclntab
+// (.data.rel.ro.gopclntab in position-independent binaries), else what the
+// symbols runtime.pclntab and runtime.epclntab delimit (external linkers
+// merge the section into others). ok is false if there is none.
+func goPclntab(f *elf.File, syms *elfSymbols) (r io.ReaderAt, size uint64, ok bool) {
+	readable := func(s *elf.Section) bool {
+		return s.Type != elf.SHT_NOBITS && s.Flags&elf.SHF_COMPRESSED == 0
+	}
+	for _, name := range []string{".gopclntab", ".data.rel.ro.gopclntab"} {
+		if s := f.Section(name); s != nil && readable(s) {
+			return s, s.Size, true
+		}
+	}
+	if !syms.hasPclntab || !syms.hasEpclntab || syms.epclntab <= syms.pclntab {
+		return nil, 0, false
+	}
+	for _, s := range f.Sections {
+		if readable(s) && syms.pclntab >= s.Addr && syms.epclntab-s.Addr <= s.Size {
+			size := syms.epclntab - syms.pclntab
+			return io.NewSectionReader(s, int64(syms.pclntab-s.Addr), int64(size)), size, true
+		}
+	}
+	return nil, 0, false
+}
+
+// setSymbols keeps the defined function symbols, one per address, sorted,
+// their names taken from strtab.
+func (o *objSyms) setSymbols(raw []rawELFSym, strtab []byte) {
+	name := func(s rawELFSym) []byte { return strtab[s.name : s.name+s.n] }
 	slices.SortStableFunc(raw, func(a, b rawELFSym) int {
 		switch {
 		case a.addr < b.addr:
@@ -189,29 +298,38 @@ func (o *objSyms) setSymbols(syms []elf.Symbol) {
 	for _, s := range raw {
 		if n := len(keep); n > 0 && keep[n-1].addr == s.addr {
 			k := &keep[n-1]
-			if s.rank > k.rank || (s.rank == k.rank && leadingUnderscores(s.name) < leadingUnderscores(k.name)) {
-				size += len(s.name) - len(k.name)
-				k.name, k.rank = s.name, s.rank
+			if s.rank > k.rank || (s.rank == k.rank && leadingUnderscores(name(s)) < leadingUnderscores(name(*k))) {
+				size += int(s.n) - int(k.n)
+				k.name, k.n, k.rank = s.name, s.n, s.rank
 			}
 			k.size = max(k.size, s.size)
 			continue
 		}
 		keep = append(keep, s)
-		size += len(s.name)
+		size += int(s.n)
 	}
-	if size > math.MaxUint32 {
+	if size > math.MaxUint32 || len(keep) == 0 {
 		return
 	}
 	o.addrs = make([]uint64, len(keep))
-	o.sizes = make([]uint64, len(keep))
+	o.sizes = make([]uint32, len(keep))
 	o.ends = make([]uint32, len(keep))
 	var names strings.Builder
 	names.Grow(size)
 	for i, s := range keep {
-		names.WriteString(s.name)
-		o.addrs[i], o.sizes[i], o.ends[i] = s.addr, s.size, uint32(names.Len())
+		names.Write(name(s))
+		o.addrs[i], o.sizes[i], o.ends[i] = s.addr, uint32(min(s.size, math.MaxUint32)), uint32(names.Len())
 	}
 	o.names = names.String()
+}
+
+// memSize estimates the bytes the table holds.
+func (o *objSyms) memSize() int {
+	n := len(o.buildID) + 32*cap(o.loads) + 8*cap(o.addrs) + 4*cap(o.sizes) + 4*cap(o.ends) + len(o.names)
+	if o.gotab != nil {
+		n += o.gotab.memSize()
+	}
+	return n
 }
 
 // vaddr converts a file offset to the ELF virtual address it is loaded at.
@@ -239,7 +357,7 @@ func (o *objSyms) sym(vaddr uint64) (name string, start uint64, ok bool) {
 	if i < 0 {
 		return "", 0, false
 	}
-	if sz := o.sizes[i]; sz != 0 && vaddr-o.addrs[i] >= sz {
+	if sz := o.sizes[i]; sz != 0 && vaddr-o.addrs[i] >= uint64(sz) {
 		return "", 0, false
 	}
 	begin := uint32(0)

@@ -11,7 +11,9 @@ const (
 	KindUser
 )
 
-// Frame is one resolved address.
+// Frame is one resolved address. A Frame, and the Mapping and Prog it
+// points to, never change once returned: other goroutines may read them
+// while the Symbolizer goes on resolving and following records.
 type Frame struct {
 	Kind Kind
 	Addr uint64

@@ -60,21 +60,34 @@ type process struct {
 type userMap struct {
 	start, limit, pgoff uint64
 	obj                 *object
-	mapping             *Mapping
+	// buildID is the one the MMAP2 record gave, if any.
+	buildID string
+	// mapping is made on the first address resolved in the mapping, once
+	// the object is loaded and its build ID known, and never changed:
+	// frames handed out share it with readers on other goroutines.
+	mapping *Mapping
 }
 
 func newUserMap(start, limit, pgoff uint64, obj *object, buildID string) *userMap {
-	file := obj.path
-	if obj.loaded && obj.syms != nil && buildID == "" {
-		buildID = obj.syms.buildID
-	}
-	return &userMap{start: start, limit: limit, pgoff: pgoff, obj: obj,
-		mapping: &Mapping{Kind: KindUser, Start: start, Limit: limit, Offset: pgoff, File: file, BuildID: buildID}}
+	return &userMap{start: start, limit: limit, pgoff: pgoff, obj: obj, buildID: buildID}
 }
 
 // cut returns the part [start, limit) of m, which a new mapping left.
 func (m *userMap) cut(start, limit uint64) *userMap {
-	return newUserMap(start, limit, m.pgoff+(start-m.start), m.obj, m.mapping.BuildID)
+	return newUserMap(start, limit, m.pgoff+(start-m.start), m.obj, m.buildID)
+}
+
+// mappingLocked returns the Mapping of m, made on first use; m.obj must
+// be loaded by then, so that the Mapping is complete when it is published.
+func (m *userMap) mappingLocked() *Mapping {
+	if m.mapping == nil {
+		id := m.buildID
+		if id == "" && m.obj.syms != nil {
+			id = m.obj.syms.buildID
+		}
+		m.mapping = &Mapping{Kind: KindUser, Start: m.start, Limit: m.limit, Offset: m.pgoff, File: m.obj.path, BuildID: id}
+	}
+	return m.mapping
 }
 
 // insertMap returns maps with m added over whatever it overlaps.
@@ -233,10 +246,10 @@ func (s *Symbolizer) procLocked(pid uint32) *process {
 // re-read the process's maps, at most once a second per process.
 //
 // Functions come from the ELF symbol table (.symtab, else .dynsym) and,
-// for Go binaries, from the pclntab with file and line; inlined Go calls
-// give the outer function with the inlined callee's line. An address
-// without a symbol gives "FILE+0xOFFSET", OFFSET being the offset in the
-// file.
+// for Go binaries, from the pclntab with file and line (the ELF symbols
+// then name only C code, in cgo binaries); inlined Go calls give the outer
+// function with the inlined callee's file and line. An address without a
+// symbol gives "FILE+0xOFFSET", OFFSET being the offset in the file.
 func (s *Symbolizer) User(pid uint32, addr, time uint64) Frame {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -263,16 +276,13 @@ func (s *Symbolizer) userFrameLocked(m *userMap, addr uint64) Frame {
 	if !o.loaded {
 		s.loadObjectLocked(o)
 	}
-	fr := Frame{Kind: KindUser, Addr: addr, Mapping: m.mapping}
-	if o.syms != nil && m.mapping.BuildID == "" && o.syms.buildID != "" {
-		m.mapping.BuildID = o.syms.buildID
-	}
+	fr := Frame{Kind: KindUser, Addr: addr, Mapping: m.mappingLocked()}
 	off := addr - m.start + m.pgoff
 	if o.syms != nil {
 		va := o.syms.vaddr(off)
-		if o.syms.gotab != nil {
-			if file, line, fn := o.syms.gotab.PCToLine(va); fn != nil {
-				fr.Func, fr.Offset, fr.File, fr.Line = fn.Name, va-fn.Entry, file, uint32(line)
+		if g := o.syms.gotab; g != nil {
+			if name, entry, file, line, ok := g.lookup(va); ok {
+				fr.Func, fr.Offset, fr.File, fr.Line = name, va-entry, file, line
 				return fr
 			}
 		}

@@ -100,6 +100,39 @@ func TestLoadELF(t *testing.T) {
 	}
 }
 
+// FuzzLoadELF checks that any file loads without panicking, that an error
+// comes with no table, and that lookups in a table never panic.
+func FuzzLoadELF(f *testing.F) {
+	for _, p := range []string{"testdata/libtiny.so", "testdata/libtiny-stripped.so"} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, merged := range []bool{false, true} {
+		data, _ := testGoELF(merged)
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		o, err := loadELF(bytes.NewReader(data), nil)
+		if err != nil {
+			if o != nil {
+				t.Fatal("table with an error")
+			}
+			return
+		}
+		for _, a := range o.addrs {
+			o.sym(a)
+			o.sym(a + 1)
+		}
+		o.vaddr(0x1000)
+		if o.gotab != nil {
+			o.gotab.lookup(o.gotab.start)
+		}
+	})
+}
+
 // fakeProcess writes procfs files for pid under dir.
 func fakeProcess(tb testing.TB, dir string, pid int, comm, maps string) {
 	tb.Helper()
@@ -341,5 +374,97 @@ func TestUserVDSO(t *testing.T) {
 	}
 	if !found {
 		t.Error("no clock_gettime in the vDSO")
+	}
+}
+
+// TestFramesImmutable resolves frames on one goroutine while another
+// reads what frames returned earlier point to, as `bpfprof top` reads a
+// live aggregate while recording goes on: Frames, their Mapping and Prog
+// must not change once returned. Run with -race; without it, the reader
+// still checks that every value it sees again is the one it saw first.
+func TestFramesImmutable(t *testing.T) {
+	hot := loadProgFixture(t, "hot")
+	src := &fakeProgs{infos: map[uint32]*progInfo{hot.Info.ID: &hot.Info}}
+	dir := fakeProc(t)
+	fakeProcess(t, dir, 100, "tiny", "")
+	s, err := newSymbolizer(Options{ProcDir: dir, PIDs: []int{100}}, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	libs := []string{abs(t, "testdata/libtiny.so"), abs(t, "testdata/libtiny-stripped.so")}
+
+	frames := make(chan Frame, 16)
+	done := make(chan error)
+	go func() {
+		first := map[*Mapping]Mapping{}
+		progs := map[*Prog]Prog{}
+		var all []Frame
+		var err error
+		check := func(f Frame) {
+			if f.Mapping != nil {
+				m := *f.Mapping
+				if was, ok := first[f.Mapping]; !ok {
+					first[f.Mapping] = m
+				} else if was != m && err == nil {
+					err = fmt.Errorf("mapping changed from %+v to %+v", was, m)
+				}
+			}
+			if f.Prog != nil {
+				p := *f.Prog
+				if was, ok := progs[f.Prog]; !ok {
+					progs[f.Prog] = p
+				} else if was != p && err == nil {
+					err = fmt.Errorf("program changed from %+v to %+v", was, p)
+				}
+			}
+		}
+		for f := range frames {
+			all = append(all, f)
+			for _, f := range all {
+				check(f)
+			}
+		}
+		done <- err
+	}()
+
+	send := func(f Frame) {
+		if f.Func == "" {
+			t.Errorf("empty name: %+v", f)
+		}
+		frames <- f
+	}
+	for i := range uint64(64) {
+		// A mapping of one of 8 files (by inode): new, and so not loaded
+		// yet, the first 8 times; shared with earlier mappings after.
+		addr := 0x7f0000000000 + i*0x100000
+		s.HandleRecord(&sampler.Mmap2{PID: 100, TID: 100, Addr: addr, Len: 0x2000, PgOff: 0, Maj: 1, Min: 2, Ino: i%8 + 1, Prot: 5, Filename: libs[i%2]})
+		f := s.User(100, addr+0x1060, i)
+		if f.Func != "tiny_loop" || f.Mapping == nil || f.Mapping.BuildID == "" {
+			t.Fatalf("%+v %+v", f, f.Mapping)
+		}
+		send(f)
+		// A mapping over part of it, cutting the one handed out.
+		s.HandleRecord(&sampler.Mmap2{PID: 100, TID: 100, Addr: addr + 0x1800, Len: 0x1000, Maj: 1, Min: 2, Ino: 99, Prot: 5, Filename: "//anon"})
+		send(s.User(100, addr+0x1004, i))
+		send(s.User(100, addr+0x1810, i))
+		if i%16 == 0 {
+			s.HandleRecord(&sampler.Fork{PID: uint32(200 + i), PPID: 100, TID: uint32(200 + i), PTID: 100})
+			send(s.User(uint32(200+i), addr+0x1004, i))
+		}
+		// A BPF program loading and unloading.
+		base := 1000 * i
+		for _, r := range loadRecords(hot, base) {
+			s.HandleRecord(r)
+		}
+		send(s.Kernel(hot.Info.KsymAddrs[0]+1, base+2))
+		for _, r := range unloadRecords(hot, base+10) {
+			s.HandleRecord(r)
+		}
+		send(s.Kernel(hot.Info.KsymAddrs[0]+1, base+5))
+	}
+	close(frames)
+	if err := <-done; err != nil {
+		t.Error(err)
 	}
 }
