@@ -2,9 +2,11 @@ package symbolize
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -250,4 +252,79 @@ func BenchmarkResolveGo(b *testing.B) {
 		n++
 	}
 	b.ReportMetric(float64(n)/time.Since(start).Seconds(), "resolutions/s")
+}
+
+// churnSlots is how many JIT address ranges the synthetic churn cycles
+// through: the kernel hands freed JIT memory to later programs.
+const churnSlots = 64
+
+// churnPeriod is the time between one synthetic program's load and the
+// next one's.
+const churnPeriod = 10 * uint64(time.Millisecond)
+
+// churnFixtures makes n copies of the subprog fixture, each a different
+// program (its own id) placed in one of churnSlots address ranges.
+func churnFixtures(tb testing.TB, n int) (*fakeProgs, []*progFixture) {
+	tb.Helper()
+	fx := loadProgFixture(tb, "subprog")
+	src := &fakeProgs{infos: map[uint32]*progInfo{}}
+	fxs := make([]*progFixture, n)
+	for i := range fxs {
+		shift := uint64(i%churnSlots) * 0x10000
+		f := *fx
+		f.Info.ID = 100000 + uint32(i)
+		f.Info.KsymAddrs = slices.Clone(fx.Info.KsymAddrs)
+		for j := range f.Info.KsymAddrs {
+			f.Info.KsymAddrs[j] += shift
+		}
+		f.Info.JitedLines = slices.Clone(fx.Info.JitedLines)
+		for j := range f.Info.JitedLines {
+			f.Info.JitedLines[j] += shift
+		}
+		f.Ksyms = slices.Clone(fx.Ksyms)
+		for j := range f.Ksyms {
+			f.Ksyms[j].Addr += shift
+		}
+		fxs[i] = &f
+		src.infos[f.Info.ID] = &f.Info
+	}
+	return src, fxs
+}
+
+// churn feeds the records of fxs loading and unloading one after the
+// other, churnPeriod apart, each living half a period; a sample lands in
+// every tenth program while it runs.
+func churn(s *Symbolizer, fxs []*progFixture) {
+	for i, f := range fxs {
+		t := uint64(i+1) * churnPeriod
+		feed(s, loadRecords(f, t))
+		if i%10 == 0 {
+			s.Kernel(f.Info.KsymAddrs[1]+3, t+churnPeriod/4)
+		}
+		feed(s, unloadRecords(f, t+churnPeriod/2))
+	}
+}
+
+// BenchmarkBPFChurn follows programs loading and unloading one after the
+// other, as a recording does while something churns programs, and reports
+// the cost of one load/unload cycle (its KSYMBOL and BPF_EVENT records and
+// an occasional sample) over recordings of n programs: it should not grow
+// with n.
+func BenchmarkBPFChurn(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			src, fxs := churnFixtures(b, n)
+			proc := fakeProc(b)
+			b.ReportAllocs()
+			for b.Loop() {
+				s, err := newSymbolizer(Options{ProcDir: proc, PIDs: []int{}}, src)
+				if err != nil {
+					b.Fatal(err)
+				}
+				churn(s, fxs)
+				s.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/cycle")
+		})
+	}
 }

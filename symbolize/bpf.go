@@ -1,12 +1,14 @@
 package symbolize
 
 import (
+	"cmp"
 	"encoding/hex"
 	"math"
 	"path"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -52,6 +54,9 @@ type progImage struct {
 	prog    *Prog
 	mapping *Mapping
 	funcs   []*bpfFunc
+	// entries is the Symbolizer's images of the functions (guarded by
+	// its mutex).
+	entries []*bpfEntry
 }
 
 // bpfFunc is one JIT image: a BPF function with its source lines, or code
@@ -68,6 +73,9 @@ type bpfFunc struct {
 	// guessed is set when sysName was made up from the program's tag,
 	// not read from a kernel symbol.
 	guessed bool
+	// tag is the tag in sysName, if hasTag: bpf_prog_<tag>_<name>.
+	tag    [8]byte
+	hasTag bool
 }
 
 // bpfLine is the source line whose code starts at addr.
@@ -212,6 +220,8 @@ func newSymFunc(addr, size uint64, sym string, prog *Prog) *bpfFunc {
 		if n != "" {
 			f.name = n
 		}
+		_, err := hex.Decode(f.tag[:], []byte(t))
+		f.hasTag = err == nil
 	}
 	if f.name == "" {
 		f.name, f.sysName = "[bpf]", "[bpf]"
@@ -271,6 +281,9 @@ type bpfRange struct {
 	from, until uint64
 	fn          *bpfFunc
 	img         *progImage // nil when known by symbol only
+	// hit is set once a sample resolves into the image; the copies in
+	// snapshots share it. nil in tables built directly by tests.
+	hit *atomic.Bool
 }
 
 // bpfTable is an immutable snapshot of every JIT image seen, for readers
@@ -278,7 +291,7 @@ type bpfRange struct {
 // the same program loaded again and again) form one group, searched by
 // time, so a lookup does not slow down with the number of reloads.
 type bpfTable struct {
-	groups []bpfGroup // sorted by start
+	groups []*bpfGroup // sorted by start, then end
 	// maxEnd[i] is the largest end among groups[:i+1]: the search walks
 	// back from the last start at or below an address while a group
 	// could still reach it.
@@ -298,40 +311,36 @@ type bpfGroup struct {
 func newBPFTable(ranges []bpfRange) *bpfTable {
 	sorted := slices.Clone(ranges)
 	slices.SortStableFunc(sorted, func(a, b bpfRange) int {
-		for _, d := range [...][2]uint64{{a.start, b.start}, {a.end, b.end}, {a.from, b.from}} {
-			switch {
-			case d[0] < d[1]:
-				return -1
-			case d[0] > d[1]:
-				return 1
-			}
-		}
-		return 0
+		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end))
 	})
 	t := &bpfTable{}
+	var m uint64
 	for i := 0; i < len(sorted); {
 		j := i + 1
 		for j < len(sorted) && sorted[j].start == sorted[i].start && sorted[j].end == sorted[i].end {
 			j++
 		}
-		g := bpfGroup{start: sorted[i].start, end: sorted[i].end, ranges: sorted[i:j:j], lastUntil: make([]int32, j-i)}
-		last := 0
-		for k, r := range g.ranges {
-			if r.until >= g.ranges[last].until {
-				last = k
-			}
-			g.lastUntil[k] = int32(last)
-		}
-		t.groups = append(t.groups, g)
+		t.groups = append(t.groups, newBPFGroup(sorted[i:j:j]))
+		m = max(m, sorted[i].end)
+		t.maxEnd = append(t.maxEnd, m)
 		i = j
 	}
-	t.maxEnd = make([]uint64, len(t.groups))
-	var m uint64
-	for i, g := range t.groups {
-		m = max(m, g.end)
-		t.maxEnd[i] = m
-	}
 	return t
+}
+
+// newBPFGroup makes the group of ranges, which share their addresses,
+// sorting them by time in place (ties keep their order).
+func newBPFGroup(ranges []bpfRange) *bpfGroup {
+	slices.SortStableFunc(ranges, func(a, b bpfRange) int { return cmp.Compare(a.from, b.from) })
+	g := &bpfGroup{start: ranges[0].start, end: ranges[0].end, ranges: ranges, lastUntil: make([]int32, len(ranges))}
+	last := 0
+	for k, r := range g.ranges {
+		if r.until >= g.ranges[last].until {
+			last = k
+		}
+		g.lastUntil[k] = int32(last)
+	}
+	return g
 }
 
 // lookup finds the image holding addr at time: of the images that held
@@ -354,7 +363,7 @@ func (t *bpfTable) lookup(addr, time uint64) *bpfRange {
 	var best *bpfRange
 	var bestD uint64
 	for j := lo - 1; j >= 0 && t.maxEnd[j] > addr; j-- {
-		g := &t.groups[j]
+		g := t.groups[j]
 		if addr >= g.end {
 			continue
 		}
@@ -433,3 +442,10 @@ func (r *bpfRange) distance(time uint64) uint64 {
 // Symbolizer never saw, and naming it after a neighbour in time would be
 // wrong.
 const timeSlack = uint64(50 * time.Millisecond)
+
+// markHit records that a sample resolved into r's image.
+func (r *bpfRange) markHit() {
+	if r.hit != nil && !r.hit.Load() {
+		r.hit.Store(true)
+	}
+}

@@ -345,12 +345,7 @@ func TestSymbolizerBPFEventFirst(t *testing.T) {
 	if f.Func != "bpfprof_xdp_sub" || f.SystemName != fx.Ksyms[1].Name || f.Line == 0 {
 		t.Errorf("subprogram %+v", f)
 	}
-	n := 0
-	for _, r := range s.ranges {
-		if r.start == fx.Info.KsymAddrs[0] || r.start == fx.Info.KsymAddrs[1] {
-			n++
-		}
-	}
+	n := len(s.bpfIdx.byStart[fx.Info.KsymAddrs[0]]) + len(s.bpfIdx.byStart[fx.Info.KsymAddrs[1]])
 	if n != 2 {
 		t.Errorf("%d ranges for 2 images", n)
 	}
@@ -663,5 +658,62 @@ func TestFrameString(t *testing.T) {
 	}
 	if got := (Frame{Func: "[unknown]"}).String(); got != "[unknown]" {
 		t.Errorf("%q", got)
+	}
+}
+
+// TestSymbolizerBPFChurnBounded: while programs load and unload for a
+// long time, the images held stay bounded by those of the last
+// bpfRetention, and a program that samples hit stays resolvable by its
+// time until Close, even for a sample a little out of order.
+func TestSymbolizerBPFChurnBounded(t *testing.T) {
+	const n = 3000
+	src, fxs := churnFixtures(t, n)
+	s := newFake(t, src)
+	start := s.bpfIdx.n
+	churn(s, fxs) // samples hit every tenth program
+
+	// Programs unloaded within the retention window, and those hit.
+	window := int(bpfRetention/churnPeriod) + 2
+	maxEntries := start + 2*(window+n/10)
+	if got := s.bpfIdx.n; got > maxEntries {
+		t.Errorf("%d images held after %d programs, want at most %d", got, n, maxEntries)
+	}
+	s.mu.Lock()
+	images := 0
+	for _, e := range s.progs {
+		if e.img != nil {
+			images++
+		}
+	}
+	s.mu.Unlock()
+	if maxImages := window + n/10; images > maxImages {
+		t.Errorf("%d program images held, want at most %d", images, maxImages)
+	}
+	t.Logf("%d images and %d program images held after %d programs", s.bpfIdx.n, images, n)
+	if got := len(s.Programs()); got != n {
+		t.Errorf("%d programs listed, want %d", got, n)
+	}
+
+	check := func(i int, dt uint64, hit bool) {
+		t.Helper()
+		f := fxs[i]
+		at := uint64(i+1)*churnPeriod + dt
+		fr := s.Kernel(f.Info.KsymAddrs[1]+3, at)
+		got := fr.Prog != nil && fr.Prog.ID == f.Info.ID
+		if got != hit {
+			t.Errorf("program %d at %v: %+v, want resolved %v%s", i, time.Duration(at), fr, hit, s.describeBPF(f.Info.KsymAddrs[1]+3))
+		}
+		if hit && (fr.Func != "bpfprof_xdp_sub" || fr.Line == 0) {
+			t.Errorf("program %d: %+v", i, fr)
+		}
+	}
+	check(100, churnPeriod/4, true)                             // as sampled
+	check(100, churnPeriod/8, true)                             // another time it ran
+	check(100, churnPeriod/2+20*uint64(time.Millisecond), true) // just after its unload
+	check(n-1, churnPeriod/4, true)                             // the last, within the window
+	check(n-2, churnPeriod/4, true)
+	check(101, churnPeriod/4, false) // never sampled, long gone
+	if st := s.BPFStats(); st.Loaded != n || st.Unloaded != n {
+		t.Errorf("stats %+v", st)
 	}
 }

@@ -1,7 +1,9 @@
 package symbolize
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -10,7 +12,12 @@ func (s *Symbolizer) describeBPF(addr uint64) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var b strings.Builder
-	for _, r := range s.ranges {
+	var all []*bpfEntry
+	for _, l := range s.bpfIdx.byStart {
+		all = append(all, l...)
+	}
+	slices.SortFunc(all, func(a, b *bpfEntry) int { return cmp.Compare(a.from, b.from) })
+	for _, r := range all {
 		if addr < r.start || addr >= r.end {
 			continue
 		}

@@ -9,7 +9,11 @@
 // Everything it learns stays resolvable until Close, so samples of a program
 // that unloaded, or of a process that exited, before the profile is written
 // still get names. JIT address ranges are reused by the kernel, so BPF
-// addresses are resolved by address and sample time.
+// addresses are resolved by address and sample time. The one thing let go
+// early is the image of an unloaded BPF program that no sample resolved
+// into: it is dropped a few seconds (bpfRetention) behind the latest record
+// or sample, when no sample can come for it any more, so that a recording
+// while programs churn holds memory bounded by the programs it sampled.
 //
 // Parsers of untrusted bytes (kallsyms, maps, ELF notes and symbol tables,
 // Go pclntabs) are pure functions over readers; the kernel is touched only by New, by HandleRecord when a

@@ -57,8 +57,13 @@ type Symbolizer struct {
 
 	mu sync.Mutex
 	// BPF state, published to bpf when dirty.
-	ranges      []bpfRange
-	progs       map[uint32]*progEntry
+	bpfIdx *bpfIndex
+	progs  map[uint32]*progEntry
+	// recTime is the latest time of a BPF record; sampleTime, of a
+	// sample resolved. Images of unloaded programs are dropped
+	// bpfRetention behind the later of the two.
+	recTime     uint64
+	sampleTime  atomic.Uint64
 	stats       BPFStats
 	lastRefresh time.Time
 	// User-space state.
@@ -74,8 +79,12 @@ type Symbolizer struct {
 
 // progEntry is one BPF program the Symbolizer has seen.
 type progEntry struct {
-	prog     *Prog
-	img      *progImage // nil when its info could not be read
+	prog *Prog
+	// img is nil when its info could not be read, or once its images
+	// were dropped.
+	img *progImage
+	// entries is the images given to the program, until it unloads.
+	entries  []*bpfEntry
 	unloaded bool
 }
 
@@ -128,6 +137,7 @@ func newSymbolizer(opts Options, src progSource) (*Symbolizer, error) {
 		opts:     opts,
 		procDir:  opts.ProcDir,
 		progs:    map[uint32]*progEntry{},
+		bpfIdx:   newBPFIndex(),
 		procs:    map[uint32]*process{},
 		objs:     map[objKey]*object{},
 		symsByID: map[string]*objSyms{},
@@ -212,7 +222,7 @@ func (s *Symbolizer) Close() error {
 	empty := &kernelTable{regions: []kernelRegion{{}}}
 	empty.makeMappings()
 	s.kern.Store(empty)
-	s.ranges = nil
+	s.bpfIdx = newBPFIndex()
 	s.progs = map[uint32]*progEntry{}
 	s.bpf.Store(nil)
 	s.bpfDirty.Store(false)
@@ -236,14 +246,17 @@ func (s *Symbolizer) KernelSymbols() int { return s.kern.Load().len() }
 // address resolves to the program that occupied it at that time (give or
 // take 50ms, for records slightly out of order), with the source line in
 // effect there; an image that unloaded stays resolvable for samples of its
-// time until Close.
+// time until Close if a sample resolved into it, else for 5s past its
+// unload, measured on the latest record or sample time.
 //
 // An address in no known image or module, above the kernel's text, may be
 // code of a BPF program whose records were lost: then, at most once a
 // second, Kernel lists the loaded programs again and reads the info of
 // those it does not know. Otherwise the frame is "[unknown]".
 func (s *Symbolizer) Kernel(addr, time uint64) Frame {
+	s.noteSampleTime(time)
 	if r := s.bpfTable().lookup(addr, time); r != nil {
+		r.markHit()
 		return r.fn.frame(addr)
 	}
 	k := s.kern.Load()
@@ -252,10 +265,21 @@ func (s *Symbolizer) Kernel(addr, time uint64) Frame {
 	}
 	if s.refreshBPF(k, addr) {
 		if r := s.bpfTable().lookup(addr, time); r != nil {
+			r.markHit()
 			return r.fn.frame(addr)
 		}
 	}
 	return Frame{Kind: KindKernel, Addr: addr, Func: unknownFunc, Mapping: k.kernelMapping()}
+}
+
+// noteSampleTime raises the latest sample time to t.
+func (s *Symbolizer) noteSampleTime(t uint64) {
+	for {
+		cur := s.sampleTime.Load()
+		if t <= cur || s.sampleTime.CompareAndSwap(cur, t) {
+			return
+		}
+	}
 }
 
 // bpfTable returns the current BPF snapshot, publishing pending changes.
@@ -271,7 +295,7 @@ func (s *Symbolizer) bpfTable() *bpfTable {
 // publishBPFLocked swaps in a new snapshot if the BPF state changed.
 func (s *Symbolizer) publishBPFLocked() {
 	if s.bpfDirty.Load() || s.bpf.Load() == nil {
-		s.bpf.Store(newBPFTable(s.ranges))
+		s.bpf.Store(s.bpfIdx.publish(s.bpf.Load()))
 		s.bpfDirty.Store(false)
 	}
 }
@@ -384,8 +408,10 @@ func (s *Symbolizer) handleKSymbol(r *sampler.KSymbol) {
 		return
 	}
 	t := r.Time
+	s.recTime = max(s.recTime, t)
 	if r.Unregister {
 		s.unregisterSymLocked(r.Addr, uint64(r.Len), r.Name, t)
+		s.pruneBPFLocked()
 	} else {
 		s.registerSymLocked(r.Addr, uint64(r.Len), strings.Clone(r.Name), t)
 	}
@@ -393,33 +419,30 @@ func (s *Symbolizer) handleKSymbol(r *sampler.KSymbol) {
 
 // registerSymLocked registers the JIT image of a kernel symbol at time t.
 func (s *Symbolizer) registerSymLocked(addr, size uint64, name string, t uint64) {
+	x := s.bpfIdx
 	end := addr + max(size, 1)
 	found := false
-	for i := range s.ranges {
-		r := &s.ranges[i]
-		if r.until != openEnd || r.end <= addr || r.start >= end {
-			continue
-		}
-		if r.start == addr && (r.fn.sysName == name || (r.fn.guessed && r.end == end)) {
+	for _, e := range x.overlappingOpen(addr, end) {
+		if e.start == addr && (e.fn.sysName == name || (e.fn.guessed && e.end == end)) {
 			// The same image, known already from program info or
 			// from kallsyms: its symbol may come later or earlier.
 			found = true
-			r.from = min(r.from, t)
-			if r.fn.sysName != name {
-				fn := *r.fn
+			x.setFrom(e, t)
+			if e.fn.sysName != name {
+				fn := *e.fn
 				fn.sysName, fn.guessed = name, false
-				r.fn = &fn
+				x.setFn(e, &fn)
 			}
 			continue
 		}
 		// Two live images cannot overlap: the old one's unregister was
 		// lost or comes later.
-		if r.from <= t {
-			r.until = t
+		if e.from <= t {
+			x.setUntil(e, t)
 		}
 	}
 	if !found {
-		s.ranges = append(s.ranges, bpfRange{start: addr, end: end, from: t, until: openEnd, fn: newSymFunc(addr, size, name, nil)})
+		x.add(bpfRange{start: addr, end: end, from: t, until: openEnd, fn: newSymFunc(addr, size, name, nil)})
 	}
 	s.bpfDirty.Store(true)
 }
@@ -431,28 +454,69 @@ func (s *Symbolizer) registerSymLocked(addr, size uint64, name string, t uint64)
 // held its addresses until t, so its samples are not taken for a later
 // occupant's.
 func (s *Symbolizer) unregisterSymLocked(addr, size uint64, name string, t uint64) {
-	best := -1
-	for i := range s.ranges {
-		r := &s.ranges[i]
+	var best *bpfEntry
+	for _, e := range s.bpfIdx.byStart[addr] {
 		// An image registered after t is not the one ending: records
 		// from different CPUs can come a round apart, and an identical
 		// program (same tag, same name) may have held the addresses
 		// before.
-		if r.start != addr || r.from > t || (r.fn.sysName != name && !r.fn.guessed) {
+		if e.from > t || (e.fn.sysName != name && !e.fn.guessed) {
 			continue
 		}
-		if best < 0 || r.from > s.ranges[best].from {
-			best = i
+		if best == nil || e.from > best.from {
+			best = e
 		}
 	}
-	if best < 0 {
-		s.ranges = append(s.ranges, bpfRange{start: addr, end: addr + max(size, 1), from: 0, until: t, fn: newSymFunc(addr, size, strings.Clone(name), nil)})
-		s.bpfDirty.Store(true)
+	if best == nil {
+		s.bpfIdx.add(bpfRange{start: addr, end: addr + max(size, 1), from: 0, until: t, fn: newSymFunc(addr, size, strings.Clone(name), nil)})
+	} else {
+		s.bpfIdx.setUntil(best, min(best.until, t))
+	}
+	s.bpfDirty.Store(true)
+}
+
+// pruneBPFLocked drops the images of unloaded programs that ended more
+// than bpfRetention before the latest record or sample and that no sample
+// resolved into; a program whose images all went keeps its Prog but lets
+// its line tables go.
+func (s *Symbolizer) pruneBPFLocked() {
+	now := max(s.recTime, s.sampleTime.Load())
+	if now < bpfRetention {
 		return
 	}
-	r := &s.ranges[best]
-	r.until = min(r.until, t)
-	s.bpfDirty.Store(true)
+	s.bpfIdx.prune(now-bpfRetention, keepBPF, func(e *bpfEntry) bool {
+		s.bpfDirty.Store(true)
+		img := e.img
+		if img == nil {
+			return true
+		}
+		for _, o := range img.entries {
+			if !o.removed {
+				return true
+			}
+		}
+		if pe := s.progs[img.prog.ID]; pe != nil && pe.img == img {
+			pe.img = nil
+		}
+		img.entries = nil
+		return true
+	})
+}
+
+// keepBPF reports whether an ended image must stay: a sample resolved
+// into it or into another image of its program.
+func keepBPF(e *bpfEntry) bool {
+	if e.hit.Load() {
+		return true
+	}
+	if e.img != nil {
+		for _, o := range e.img.entries {
+			if o.hit.Load() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (s *Symbolizer) handleBPFEvent(r *sampler.BPFEvent) {
@@ -490,7 +554,7 @@ func (s *Symbolizer) handleBPFEvent(r *sampler.BPFEvent) {
 				s.stats.InfoErr = err
 			}
 		}
-		s.addSymProgLocked(r.ProgID, hex.EncodeToString(r.Tag[:]), t)
+		s.addSymProgLocked(r.ProgID, r.Tag, t)
 	case sampler.BPFEventProgUnload:
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -499,47 +563,56 @@ func (s *Symbolizer) handleBPFEvent(r *sampler.BPFEvent) {
 			return
 		}
 		t := r.Time
+		s.recTime = max(s.recTime, t)
 		e.unloaded = true
 		s.stats.Unloaded++
-		for i := range s.ranges {
-			rg := &s.ranges[i]
-			if rg.fn.prog == e.prog && rg.until == openEnd {
-				rg.until = max(t, rg.from)
+		for _, rg := range e.entries {
+			if rg.fn.prog == e.prog && rg.until == openEnd && !rg.removed {
+				s.bpfIdx.setUntil(rg, max(t, rg.from))
 			}
 		}
+		e.entries = nil
 		s.bpfDirty.Store(true)
+		s.pruneBPFLocked()
 	}
 }
 
 // addImageLocked adds a program from its info, loaded at time from: its
 // functions take over the images registered by their kernel symbols.
 func (s *Symbolizer) addImageLocked(info *progInfo, from uint64) {
+	x := s.bpfIdx
 	img := buildImage(info, s.openSymName)
-	s.progs[info.ID] = &progEntry{prog: img.prog, img: img}
+	pe := &progEntry{prog: img.prog, img: img}
+	s.progs[info.ID] = pe
 	for _, f := range img.funcs {
 		end := f.addr + max(f.size, 1)
 		matched := false
-		for i := range s.ranges {
-			r := &s.ranges[i]
-			if r.start != f.addr || r.img != nil || r.until != openEnd {
+		for _, e := range x.byStart[f.addr] {
+			if e.img != nil || e.until != openEnd {
 				continue
 			}
-			r.fn, r.img, r.end = f, img, end
-			r.from = min(r.from, from)
+			x.unindexSym(e)
+			e.img = img
+			x.setFn(e, f)
+			x.setEnd(e, end)
+			x.setFrom(e, from)
+			img.entries = append(img.entries, e)
 			matched = true
 		}
 		if !matched {
-			s.ranges = append(s.ranges, bpfRange{start: f.addr, end: end, from: from, until: openEnd, fn: f, img: img})
+			img.entries = append(img.entries, x.add(bpfRange{start: f.addr, end: end, from: from, until: openEnd, fn: f, img: img}))
 		}
 	}
+	pe.entries = slices.Clone(img.entries)
 	s.bpfDirty.Store(true)
 }
 
 // openSymName returns the kernel symbol name of the live image at addr.
 func (s *Symbolizer) openSymName(addr uint64) string {
-	for i := len(s.ranges) - 1; i >= 0; i-- {
-		if r := &s.ranges[i]; r.start == addr && r.until == openEnd && !r.fn.guessed {
-			return r.fn.sysName
+	l := s.bpfIdx.byStart[addr]
+	for i := len(l) - 1; i >= 0; i-- {
+		if e := l[i]; e.until == openEnd && !e.fn.guessed {
+			return e.fn.sysName
 		}
 	}
 	return ""
@@ -549,24 +622,22 @@ func (s *Symbolizer) openSymName(addr uint64) string {
 // at time t: the image whose symbol carries its tag and that was live then
 // becomes its main function. (Identical programs share a tag, so only
 // images live at t qualify.)
-func (s *Symbolizer) addSymProgLocked(id uint32, tag string, t uint64) {
-	prog := &Prog{ID: id, Tag: tag, Type: "unknown", Name: "bpf_prog_" + tag}
-	s.progs[id] = &progEntry{prog: prog}
-	var match []int
-	for i := range s.ranges {
-		r := &s.ranges[i]
-		st, name, ok := splitProgSym(r.fn.sysName)
-		if !ok || st != tag || r.fn.prog != nil || r.until < t {
+func (s *Symbolizer) addSymProgLocked(id uint32, tag [8]byte, t uint64) {
+	hexTag := hex.EncodeToString(tag[:])
+	prog := &Prog{ID: id, Tag: hexTag, Type: "unknown", Name: "bpf_prog_" + hexTag}
+	pe := &progEntry{prog: prog}
+	s.progs[id] = pe
+	for _, e := range s.bpfIdx.symOnly[tag] {
+		if e.until < t {
 			continue
 		}
-		if name != "" {
+		if _, name, _ := splitProgSym(e.fn.sysName); name != "" {
 			prog.Name = name
 		}
-		match = append(match, i)
+		pe.entries = append(pe.entries, e)
 	}
-	for _, i := range match {
-		r := &s.ranges[i]
-		r.fn = newSymFunc(r.start, r.end-r.start, r.fn.sysName, prog)
+	for _, e := range pe.entries {
+		s.bpfIdx.setFn(e, newSymFunc(e.start, e.end-e.start, e.fn.sysName, prog))
 	}
 	s.bpfDirty.Store(true)
 }
