@@ -157,13 +157,7 @@ func buildImage(info *progInfo, sysName func(addr uint64) string) *progImage {
 		}
 		for _, f := range img.funcs {
 			slices.SortStableFunc(f.lines, func(a, b bpfLine) int {
-				switch {
-				case a.addr < b.addr:
-					return -1
-				case a.addr > b.addr:
-					return 1
-				}
-				return 0
+				return cmp.Compare(a.addr, b.addr)
 			})
 		}
 	}
@@ -239,18 +233,10 @@ func newSymFunc(addr, size uint64, sym string, prog *Prog) *bpfFunc {
 // or below it, or the first line for the function's prologue. nil if the
 // function has no line info.
 func (f *bpfFunc) line(addr uint64) *bpfLine {
-	lo, hi := 0, len(f.lines)
-	if hi == 0 {
+	if len(f.lines) == 0 {
 		return nil
 	}
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if f.lines[m].addr <= addr {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
+	lo := searchAfter(f.lines, addr, func(e *bpfLine) uint64 { return e.addr })
 	return &f.lines[max(lo-1, 0)]
 }
 
@@ -351,15 +337,7 @@ func (t *bpfTable) lookup(addr, time uint64) *bpfRange {
 	if t == nil {
 		return nil
 	}
-	lo, hi := 0, len(t.groups)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if t.groups[m].start <= addr {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
+	lo := searchAfter(t.groups, addr, func(e **bpfGroup) uint64 { return (*e).start })
 	var best *bpfRange
 	var bestD uint64
 	for j := lo - 1; j >= 0 && t.maxEnd[j] > addr; j-- {

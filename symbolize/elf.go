@@ -2,6 +2,7 @@ package symbolize
 
 import (
 	"bytes"
+	"cmp"
 	"debug/elf"
 	"encoding/binary"
 	"encoding/hex"
@@ -285,13 +286,7 @@ func goPclntab(f *elf.File, syms *elfSymbols) (r io.ReaderAt, size uint64, ok bo
 func (o *objSyms) setSymbols(raw []rawELFSym, strtab []byte) {
 	name := func(s rawELFSym) []byte { return strtab[s.name : s.name+s.n] }
 	slices.SortStableFunc(raw, func(a, b rawELFSym) int {
-		switch {
-		case a.addr < b.addr:
-			return -1
-		case a.addr > b.addr:
-			return 1
-		}
-		return 0
+		return cmp.Compare(a.addr, b.addr)
 	})
 	keep := raw[:0]
 	size := 0
@@ -344,15 +339,7 @@ func (o *objSyms) vaddr(off uint64) uint64 {
 
 // sym finds the function symbol holding vaddr.
 func (o *objSyms) sym(vaddr uint64) (name string, start uint64, ok bool) {
-	lo, hi := 0, len(o.addrs)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if o.addrs[m] <= vaddr {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
+	lo := searchAfter(o.addrs, vaddr, func(e *uint64) uint64 { return *e })
 	i := lo - 1
 	if i < 0 {
 		return "", 0, false

@@ -3,6 +3,7 @@ package symbolize
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -244,13 +245,7 @@ func leadingUnderscores[S ~string | ~[]byte](b S) int {
 // out compactly.
 func (t *kernelTable) build(syms []rawSym, scratch []byte) {
 	byAddr := func(a, b rawSym) int {
-		switch {
-		case a.addr < b.addr:
-			return -1
-		case a.addr > b.addr:
-			return 1
-		}
-		return 0
+		return cmp.Compare(a.addr, b.addr)
 	}
 	if !slices.IsSortedFunc(syms, byAddr) {
 		// Stable: among aliases, the first listed wins ties.
@@ -372,15 +367,7 @@ func (t *kernelTable) name(i int) string {
 // lookup finds the symbol holding addr: the last one at or below it, if
 // addr lies in the region of that symbol's module.
 func (t *kernelTable) lookup(addr uint64) (int, bool) {
-	lo, hi := 0, len(t.addrs)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if t.addrs[m] <= addr {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
+	lo := searchAfter(t.addrs, addr, func(e *uint64) uint64 { return *e })
 	i := lo - 1
 	if i < 0 {
 		return 0, false
@@ -413,4 +400,20 @@ func (t *kernelTable) kernelMapping() *Mapping { return t.regions[0].mapping }
 // memSize estimates the bytes the table holds.
 func (t *kernelTable) memSize() int {
 	return 8*cap(t.addrs) + 4*cap(t.ends) + 2*cap(t.mods) + len(t.names)
+}
+
+// searchAfter returns the index just past the last element of s, sorted by
+// key, whose key is at or below x. Small enough to be inlined with its key
+// function: these searches are on the per-frame path.
+func searchAfter[E any](s []E, x uint64, key func(*E) uint64) int {
+	lo, hi := 0, len(s)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if key(&s[m]) <= x {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }

@@ -1,6 +1,7 @@
 package symbolize
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -359,13 +360,7 @@ func (s *Symbolizer) enumeratePrograms() (int, error) {
 func (s *Symbolizer) addKallsymsBPF(kt *kernelTable) {
 	syms := slices.Clone(kt.bpf)
 	slices.SortFunc(syms, func(a, b kallsymsBPF) int {
-		switch {
-		case a.addr < b.addr:
-			return -1
-		case a.addr > b.addr:
-			return 1
-		}
-		return 0
+		return cmp.Compare(a.addr, b.addr)
 	})
 	for i, b := range syms {
 		size := uint64(4096)
@@ -652,13 +647,7 @@ func (s *Symbolizer) Programs() []Prog {
 		out = append(out, *e.prog)
 	}
 	slices.SortFunc(out, func(a, b Prog) int {
-		switch {
-		case a.ID < b.ID:
-			return -1
-		case a.ID > b.ID:
-			return 1
-		}
-		return 0
+		return cmp.Compare(a.ID, b.ID)
 	})
 	return out
 }

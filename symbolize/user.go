@@ -120,15 +120,7 @@ func insertMap(maps []*userMap, m *userMap) []*userMap {
 
 // find returns the mapping holding addr.
 func (p *process) find(addr uint64) *userMap {
-	lo, hi := 0, len(p.maps)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if p.maps[m].start <= addr {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
+	lo := searchAfter(p.maps, addr, func(e **userMap) uint64 { return (*e).start })
 	if lo == 0 {
 		return nil
 	}
