@@ -784,26 +784,10 @@ func TestPerTaskSideband(t *testing.T) {
 		return
 	}
 	testutil.RequireRoot(t, "running the test binary as another user")
-	// The test binary sits in a directory only root may enter: copy it.
-	dir, err := os.MkdirTemp("", "bpfprof-sampler-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "sampler.test")
-	if err := os.WriteFile(bin, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := testutil.WorldExecutableSelf(t)
 	cmd := exec.Command(bin, "-test.run=^TestPerTaskSideband$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), perTaskHelperEnv+"=1")
-	cmd.Dir = dir
+	cmd.Dir = filepath.Dir(bin)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
 	out, err := cmd.CombinedOutput()
 	t.Logf("as uid 65534:\n%s", out)

@@ -556,23 +556,7 @@ func TestListHelperProcess(t *testing.T) {
 
 func TestListWithoutRoot(t *testing.T) {
 	testutil.RequireRoot(t, "run bpfprof as another user")
-	// The test binary sits in a directory only root may enter: copy it.
-	dir, err := os.MkdirTemp("", "bpfprof-list-test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(dir, "bpfprof.test")
-	if err := os.WriteFile(bin, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := testutil.WorldExecutableSelf(t)
 	const capPerfmon, capBPF = 38, 39
 	for _, tt := range []struct {
 		args string
@@ -588,7 +572,7 @@ func TestListWithoutRoot(t *testing.T) {
 		t.Run(fmt.Sprintf("%s caps %v", tt.args, tt.caps), func(t *testing.T) {
 			cmd := exec.Command(bin, "-test.run=^TestListHelperProcess$")
 			cmd.Env = append(os.Environ(), "BPFPROF_LIST_HELPER=1", "BPFPROF_LIST_ARGS="+tt.args)
-			cmd.Dir = dir
+			cmd.Dir = filepath.Dir(bin)
 			cmd.SysProcAttr = &syscall.SysProcAttr{
 				Credential:  &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}},
 				AmbientCaps: tt.caps,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
@@ -138,4 +139,29 @@ func LeakCheck(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "leak check: %d goroutines left running:\n%s\n", extraG, buf[:n])
 	}
 	return 1
+}
+
+// WorldExecutableSelf copies the running test binary into a temporary
+// directory that any user may enter and returns its path, so a root test
+// can run it again as another user (go test builds it in a directory only
+// root may enter). The copy is removed when the test ends.
+func WorldExecutableSelf(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "bpfprof-self")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		tb.Fatal(err)
+	}
+	bin := filepath.Join(dir, filepath.Base(os.Args[0]))
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	return bin
 }
