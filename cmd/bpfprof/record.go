@@ -52,7 +52,7 @@ type recordConfig struct {
 func parseRecordArgs(args []string, stderr io.Writer) (*recordConfig, error) {
 	fs := newFlagSet("record", recordSynopsis, stderr)
 	all := fs.Bool("a", false, "sample every process on every CPU (the default); with a command, while it runs")
-	pids := fs.String("p", "", "sample only the processes `PIDS` (comma-separated), their threads and children")
+	pids := fs.String("p", "", "sample only the processes `PIDS` (comma-separated) with their threads; children they start are followed while the processes live, as the recording ends when they exit (as perf's does)")
 	cpus := fs.String("C", "", "sample only these `CPUS`, as a list such as 0,2-3")
 	cgroup := fs.String("cgroup", "", "sample only the processes of this cgroup v2 `PATH` (e.g. /sys/fs/cgroup/system.slice)")
 	freq := fs.Uint64("F", 0, "sample at this frequency in `HZ` per CPU (default 4000, as perf)")
@@ -216,6 +216,12 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 			childOut = stderr // the profile goes to stdout
 		}
 		if ch, err = startChild(cfg.command, childOut, stderr); err != nil {
+			var ce commandError
+			if errors.As(err, &ce) {
+				// The exit code says what it says to shells.
+				fmt.Fprintf(stderr, "bpfprof record: %v\n", ce)
+				return exitCodeError{ce.code}
+			}
 			return err
 		}
 		defer ch.kill()
@@ -402,7 +408,7 @@ func startProgress(stderr io.Writer, start time.Time, rd *sampler.Reader, agg *a
 func summarize(w io.Writer, r *recording) {
 	c := r.snap.Counters
 	lost := r.stats.Lost + r.stats.LostSamples
-	fmt.Fprintf(w, "recorded %s: %d samples", r.elapsed.Round(time.Millisecond), c.Samples)
+	fmt.Fprintf(w, "recorded %s: %s", r.elapsed.Round(time.Millisecond), plural(c.Samples, "sample"))
 	if c.Dropped > 0 {
 		fmt.Fprintf(w, " (%d without a BPF frame left out)", c.Dropped)
 	}
@@ -417,10 +423,11 @@ func summarize(w io.Writer, r *recording) {
 		cure = "a larger -c"
 	}
 	if r.stats.Throttles > 0 {
-		fmt.Fprintf(w, "warning: the kernel throttled sampling %d times (kernel.perf_event_max_sample_rate); use %s\n", r.stats.Throttles, cure)
+		fmt.Fprintf(w, "warning: the kernel throttled sampling %s (over kernel.perf_event_max_sample_rate, "+
+			"or sample handling over kernel.perf_cpu_time_max_percent of CPU time); use %s\n", plural(r.stats.Throttles, "time"), cure)
 	}
 	if r.stats.DecodeErrors > 0 {
-		fmt.Fprintf(w, "warning: %d malformed records skipped\n", r.stats.DecodeErrors)
+		fmt.Fprintf(w, "warning: %s skipped\n", plural(r.stats.DecodeErrors, "malformed record"))
 	}
 	if lost > 0 {
 		fmt.Fprintf(w, "warning: samples were lost; use %s\n", cure)
@@ -446,6 +453,14 @@ func summarize(w io.Writer, r *recording) {
 		return
 	}
 	fmt.Fprintf(w, "wrote %s (%s); view it with: go tool pprof -http=: %s\n", r.written, byteSize(r.size), r.written)
+}
+
+// plural formats n things, as "1 sample" or "2 samples".
+func plural(n uint64, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 // byteSize formats n bytes for people.

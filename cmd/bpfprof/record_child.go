@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"runtime"
@@ -83,11 +84,41 @@ func (s *childStatus) exitCode() int {
 	return 1
 }
 
+// commandError is a command that could not be run at all. Its code is the
+// exit code shells and perf give it: 127 for a command that does not exist,
+// 126 for one that cannot be executed.
+type commandError struct {
+	name string
+	code int
+	err  error
+}
+
+func (e commandError) Error() string { return fmt.Sprintf("command %s: %v", e.name, e.err) }
+func (e commandError) Unwrap() error { return e.err }
+
+// newCommandError classifies err, from looking up or executing command
+// name. The reason is kept without the path or syscall it came with, which
+// repeat the name.
+func newCommandError(name string, err error) commandError {
+	code := 126
+	if errors.Is(err, exec.ErrNotFound) || errors.Is(err, fs.ErrNotExist) {
+		code = 127
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	} else if ee := (*exec.Error)(nil); errors.As(err, &ee) {
+		err = ee.Err
+	}
+	return commandError{name: name, code: code, err: err}
+}
+
 // startChild starts argv stopped at its exec. Its standard input is ours.
+// A command that cannot be run is a commandError.
 func startChild(argv []string, stdout, stderr io.Writer) (*child, error) {
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
-		return nil, fmt.Errorf("command %s: %w", argv[0], errors.Unwrap(err))
+		return nil, newCommandError(argv[0], err)
 	}
 	c := &child{
 		detach:   make(chan struct{}),
@@ -109,7 +140,7 @@ func startChild(argv []string, stdout, stderr io.Writer) (*child, error) {
 			SysProcAttr: &syscall.SysProcAttr{Ptrace: true},
 		}
 		if err := cmd.Start(); err != nil {
-			started <- fmt.Errorf("start %s: %w", argv[0], err)
+			started <- newCommandError(argv[0], err)
 			return
 		}
 		pid := cmd.Process.Pid

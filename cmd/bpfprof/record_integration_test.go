@@ -19,7 +19,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
 	"github.com/google/pprof/profile"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfprof/bpfprof/internal/testprogs"
 	"github.com/bpfprof/bpfprof/internal/testutil"
@@ -63,6 +65,80 @@ func driveProgram(t *testing.T, name string) (stop func()) {
 			t.Errorf("drive %s: %v", name, driveErr)
 		}
 	})
+}
+
+// driveUntilRan loads a testdata object and runs its program flat out until
+// the kernel has counted want of CPU time inside it (BPF_ENABLE_STATS), so
+// that a busy machine makes it take longer rather than run less. It then
+// unloads the program and returns once its ID is gone: the kernel reports
+// the unload to perf before it frees the ID.
+func driveUntilRan(t *testing.T, name string, want time.Duration) {
+	t.Helper()
+	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		t.Fatalf("enable BPF run-time statistics: %v", err)
+	}
+	defer stats.Close()
+	obj, err := testprogs.Load(name)
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	info, err := obj.Program().Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ok := info.ID()
+	if !ok {
+		t.Fatal("the kernel gives no BPF program IDs")
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	driven := make(chan error, 1)
+	go func() {
+		_, err := testprogs.Drive(ctx, obj.Program(), 0)
+		driven <- err
+	}()
+	deadline := time.After(2 * time.Minute) // a hang, not a measurement
+	for {
+		st, err := obj.Program().Stats()
+		if err != nil {
+			t.Fatalf("statistics of %s: %v", name, err)
+		}
+		if st.Runtime >= want {
+			break
+		}
+		select {
+		case err := <-driven:
+			t.Fatalf("drive %s ended early: %v", name, err)
+		case <-deadline:
+			t.Fatalf("%s ran %v in %d runs, short of %v", name, st.Runtime, st.RunCount, want)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	cancel()
+	if err := <-driven; err != nil {
+		t.Fatalf("drive %s: %v", name, err)
+	}
+	obj.Close()
+
+	for {
+		p, err := ebpf.NewProgramFromID(id)
+		if errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		if err != nil {
+			t.Fatalf("look up BPF program %d: %v", id, err)
+		}
+		p.Close()
+		select {
+		case <-deadline:
+			t.Fatalf("BPF program %d of %s still loaded after its close", id, name)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // onlineCPUCount is the number of CPUs record samples by default.
@@ -164,7 +240,7 @@ func recordOK(t *testing.T, args ...string) (stdout, stderr string) {
 func checkSummary(t *testing.T, stderr, written string) {
 	t.Helper()
 	for _, re := range []string{
-		`(?m)^recorded [0-9.]+m?s: \d+ samples.*, lost \d+$`,
+		`(?m)^recorded [0-9.]+m?s: \d+ samples?.*, lost \d+$`,
 		`(?m)^BPF programs: \d+ in samples, \d+ loaded and \d+ unloaded while recording$`,
 		`(?m)^wrote ` + regexp.QuoteMeta(written) + ` \(`,
 	} {
@@ -339,11 +415,10 @@ func TestRecordProgramLoadedDuringRecording(t *testing.T) {
 		recErr = record(ctx, cfg, &bytes.Buffer{}, &stderr)
 	}()
 	waitSampling(t, os.Getpid(), done)
-	time.Sleep(time.Second)
-	stop := driveProgram(t, testprogs.Subprog)
-	time.Sleep(1500 * time.Millisecond)
-	stop()
-	time.Sleep(500 * time.Millisecond) // the recording goes on after the unload
+	// Half a second of CPU time in the program is ~500 samples at 999 Hz
+	// however busy the machine; the recording ends only after the kernel
+	// has reported the unload, and then drains its rings.
+	driveUntilRan(t, testprogs.Subprog, 500*time.Millisecond)
 	cancel()
 	<-done
 	testutil.SkipIfNoPermission(t, recErr)
@@ -585,15 +660,33 @@ func TestRecordPIDExits(t *testing.T) {
 	readProfile(t, path)
 }
 
+// TestRecordCommandNotFound checks that a command that cannot be run exits
+// as it would in a shell, 127 or 126, with one line saying why.
 func TestRecordCommandNotFound(t *testing.T) {
 	dir := t.TempDir()
-	var stdout, stderr bytes.Buffer
-	code := run([]string{"record", "-o", filepath.Join(dir, "x.pb.gz"), "--", "bpfprof-no-such-command"}, &stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "executable file not found") {
-		t.Errorf("exit code %d, stderr %q", code, stderr.String())
+	notExec := filepath.Join(dir, "not-executable")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Errorf("left %v behind", entries)
+	for _, tc := range []struct {
+		command string
+		code    int
+		says    string
+	}{
+		{"bpfprof-no-such-command", 127, "command bpfprof-no-such-command: executable file not found in $PATH"},
+		{"/nonexistent", 127, "command /nonexistent: no such file or directory"},
+		{notExec, 126, "command " + notExec + ": permission denied"},
+		{dir, 126, "command " + dir + ": is a directory"},
+	} {
+		out := filepath.Join(dir, "x.pb.gz")
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"record", "-o", out, "--", tc.command}, &stdout, &stderr)
+		if want := "bpfprof record: " + tc.says + "\n"; code != tc.code || stderr.String() != want {
+			t.Errorf("%s: exit code %d, stderr %q; want %d, %q", tc.command, code, stderr.String(), tc.code, want)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: left %s behind", tc.command, out)
+		}
 	}
 }
 

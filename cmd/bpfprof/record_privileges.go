@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/bpfprof/bpfprof/sampler"
@@ -56,19 +57,30 @@ func checkPrivileges(p sampler.Privileges, cfg *recordConfig) (privilegeReport, 
 
 	switch {
 	case sampling == "":
+	case cfg.perCPU() && p.Paranoid <= 2:
+		// Problems' line would say what else works, which may be just
+		// what the user asked for (:u) but for its being system-wide.
+		fix := "-p PID or a command"
+		if !p.CanSampleKernel() && !cfg.userOnly() {
+			fix += ", with a :u event"
+		}
+		return privilegeReport{}, privilegeError{fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
+			"sampling every CPU (-a, -C, --cgroup, or no target) needs root or CAP_PERFMON (or `sysctl kernel.perf_event_paranoid=0`); "+
+			"to sample your own processes, use %s", p.Paranoid, fix)}
 	case cfg.perCPU(),
 		!cfg.userOnly() && !p.CanSampleKernel(),
 		!p.CanSampleKernel() && p.Paranoid > 2:
 		return privilegeReport{}, privilegeError{sampling}
 	}
 	var r privilegeReport
-	if sampling != "" {
-		r.warnings = append(r.warnings, sampling)
-	}
 	if cfg.userOnly() {
-		// No kernel or BPF frames to name.
+		// A :u recording of processes is what the privileges allow,
+		// with no kernel or BPF frames to name: nothing to warn of.
 		r.kallsyms, r.bpfInfo = true, true
 		return r, nil
+	}
+	if sampling != "" {
+		r.warnings = append(r.warnings, sampling)
 	}
 	if listing != "" {
 		r.warnings = append(r.warnings, listing)

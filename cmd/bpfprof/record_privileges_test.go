@@ -24,6 +24,7 @@ func TestCheckPrivileges(t *testing.T) {
 		// err is the start of the error; warnings one substring per
 		// warning, in order.
 		err               string
+		errHas            string
 		warnings          []string
 		kallsyms, bpfInfo bool
 	}{
@@ -31,11 +32,17 @@ func TestCheckPrivileges(t *testing.T) {
 		{name: "root -p", privs: root, args: []string{"-p", "1"}},
 		{name: "no CAP_SYSLOG at paranoid 2", privs: noSyslog,
 			warnings: []string{"kernel.perf_event_paranoid is 2 and CAP_SYSLOG is missing"}, kallsyms: true},
-		{name: "paranoid 2 system-wide", privs: none(2, 0), err: "kernel.perf_event_paranoid is 2 and CAP_PERFMON is missing"},
+		{name: "paranoid 2 system-wide", privs: none(2, 0),
+			err: "kernel.perf_event_paranoid is 2 and CAP_PERFMON is missing: sampling every CPU", errHas: "use -p PID or a command, with a :u event"},
+		{name: "paranoid 2 system-wide user only", privs: none(2, 0), args: []string{"-e", "cpu-clock:u"},
+			err: "kernel.perf_event_paranoid is 2 and CAP_PERFMON is missing: sampling every CPU", errHas: "use -p PID or a command"},
 		{name: "paranoid 2 -p", privs: none(2, 0), args: []string{"-p", "1"}, err: "kernel.perf_event_paranoid is 2 and CAP_PERFMON is missing"},
-		// Without kernel frames, hidden kernel addresses do not matter.
+		// Without kernel frames, hidden kernel addresses do not matter,
+		// and a :u recording of processes is what the privileges allow.
 		{name: "paranoid 2 -p user only", privs: none(2, 0), args: []string{"-p", "1", "-e", "cpu-clock:u"},
-			warnings: []string{"(:u events)"}, kallsyms: true, bpfInfo: true},
+			kallsyms: true, bpfInfo: true},
+		{name: "paranoid 1 command user only", privs: none(1, 1), args: []string{"-e", "cpu-clock:u", "--", "true"},
+			kallsyms: true, bpfInfo: true},
 		{name: "paranoid 3 -p user only", privs: none(3, 0), args: []string{"-p", "1", "-e", "cpu-clock:u"},
 			err: "kernel.perf_event_paranoid is 3 and CAP_PERFMON is missing: this kernel lets no one else use perf events"},
 		{name: "paranoid 1 -p", privs: none(1, 1), args: []string{"-p", "1"},
@@ -58,6 +65,12 @@ func TestCheckPrivileges(t *testing.T) {
 			if tc.err != "" {
 				if err == nil || !strings.HasPrefix(err.Error(), tc.err) || !errors.Is(err, sampler.ErrPermission) {
 					t.Fatalf("error %v, want one starting %q that wraps ErrPermission", err, tc.err)
+				}
+				if !strings.Contains(err.Error(), tc.errHas) {
+					t.Errorf("error %q, want it to say %q", err, tc.errHas)
+				}
+				if tc.errHas != "" && strings.Contains(err.Error(), "(:u events)") {
+					t.Errorf("error %q offers :u events as the way out", err)
 				}
 				if strings.Contains(err.Error(), "\n") {
 					t.Errorf("error of more than one line: %q", err)

@@ -268,6 +268,24 @@ func TestSummaryLostCure(t *testing.T) {
 	}
 }
 
+// TestSummaryWording checks the summary's counts in the singular and that
+// the throttling warning names both limits behind it.
+func TestSummaryWording(t *testing.T) {
+	var w bytes.Buffer
+	summarize(&w, &recording{
+		snap:    &aggregate.Snapshot{Counters: aggregate.Counters{Samples: 1}},
+		stats:   sampler.Stats{Throttles: 1},
+		written: "x.pb.gz",
+	})
+	out := w.String()
+	for _, want := range []string{": 1 sample, lost 0\n", "throttled sampling 1 time ",
+		"kernel.perf_event_max_sample_rate", "kernel.perf_cpu_time_max_percent", "use a lower -F"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 // TestChildExitCode checks the code passed on for each way a command ends.
 func TestChildExitCode(t *testing.T) {
 	for _, tc := range []struct {

@@ -295,7 +295,17 @@ func (a *Aggregator) sample(s *sampler.Sample) {
 			a.resolve(s, pc, addr, true, i == 0)
 		}
 		for i, addr := range s.User {
+			n := len(a.frames)
 			a.resolve(s, pc, addr, false, i == 0 && len(s.Kernel) == 0)
+			// A caller in no mapping is junk read as a return address
+			// by unwinding through code without frame pointers; its
+			// own callers are no better. Ending the chain there keeps
+			// it from rooting the stack in "[unknown]". The user leaf
+			// stays: the thread really ran there.
+			if i > 0 && len(a.frames) > n && a.ids[n] == 0 && a.frames[n].Mapping == nil {
+				a.frames, a.ids = a.frames[:n], a.ids[:n]
+				break
+			}
 		}
 	}
 	if len(a.frames) == 0 {

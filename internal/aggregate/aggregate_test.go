@@ -529,3 +529,40 @@ func TestUnknownKernelAddressesNotCached(t *testing.T) {
 		t.Errorf("%d kernel addresses resolved, want 4", res.kernels)
 	}
 }
+
+// TestUnmappedUserCallers checks that a user call chain ends at the first
+// caller in no mapping (junk read as a return address when unwinding through
+// code without frame pointers), while a user leaf in no mapping stays.
+func TestUnmappedUserCallers(t *testing.T) {
+	a := newAggregator(t, aggregate.Options{CallGraph: true})
+	pid := uint32(aggregatetest.DriverPID)
+	syscall, main, runtimeMain := uint64(aggregatetest.DriverStart+0x3010), uint64(aggregatetest.DriverStart+0x2020), uint64(aggregatetest.DriverStart+0x1030)
+	const junk = 0x7ffd12345678 // a stack address: in no file mapping
+	for _, s := range []sampler.Sample{
+		{User: []uint64{syscall, main, junk, runtimeMain}},
+		{User: []uint64{junk, main, runtimeMain}},
+		{Kernel: []uint64{aggregatetest.KernelStart + 0x1010}, User: []uint64{junk, main, junk}},
+	} {
+		s.Time, s.PID, s.TID, s.Period = 1, pid, pid, 1
+		a.HandleRecord(&s)
+	}
+
+	snap := a.Snapshot()
+	var stacks []string
+	for _, st := range snap.Stacks {
+		var names []string
+		for _, id := range st.Locations {
+			f := snap.Location(id)
+			names = append(names, fmt.Sprintf("%s@%#x", f.Func, f.Addr))
+		}
+		stacks = append(stacks, fmt.Sprint(names))
+	}
+	want := []string{
+		"[syscall.Syscall6@0x403010 main.main@0x40201f]",
+		"[[unknown]@0x7ffd12345678 main.main@0x40201f runtime.main@0x40102f]",
+		"[do_syscall_64@0xffffffff81001010 [unknown]@0x7ffd12345677 main.main@0x40201f]",
+	}
+	if fmt.Sprint(stacks) != fmt.Sprint(want) {
+		t.Errorf("stacks\n got %q\nwant %q", stacks, want)
+	}
+}
