@@ -34,7 +34,9 @@ func listLinks(r *resolver) ([]Attach, error) {
 		}
 		id = next
 		fd, err := bpfabi.FDByID(unix.BPF_LINK_GET_FD_BY_ID, id)
-		if errors.Is(err, unix.ENOENT) {
+		// ENOENT: the link went away since NextID. EAGAIN: it is still
+		// being set up (its id is reserved before it is attached).
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EAGAIN) {
 			continue
 		}
 		if err != nil {
