@@ -383,6 +383,28 @@ func TestListWhileProgramsComeAndGo(t *testing.T) {
 			p.Close()
 		}
 	})
+	// Links too: a link's id is taken before it is attached, and opening
+	// it by id meanwhile says EAGAIN.
+	var linkErr error
+	wg.Go(func() {
+		p, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+			Name: "bpfprof_churn_tp", Type: ebpf.RawTracepoint, License: "GPL",
+			Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+		})
+		if err != nil {
+			linkErr = err
+			return
+		}
+		defer p.Close()
+		for ctx.Err() == nil {
+			l, err := link.AttachRawTracepoint(link.RawTracepointOptions{Name: "sys_enter", Program: p})
+			if err != nil {
+				linkErr = err
+				return
+			}
+			l.Close()
+		}
+	})
 	deadline := time.Now().Add(500 * time.Millisecond)
 	lists := 0
 	for time.Now().Before(deadline) {
@@ -394,9 +416,11 @@ func TestListWhileProgramsComeAndGo(t *testing.T) {
 	}
 	cancel()
 	wg.Wait()
-	if loadErr != nil {
-		testutil.SkipIfNoPermission(t, loadErr)
-		t.Fatal(loadErr)
+	for _, err := range []error{loadErr, linkErr} {
+		if err != nil {
+			testutil.SkipIfNoPermission(t, err)
+			t.Fatal(err)
+		}
 	}
 	t.Logf("%d listings", lists)
 }
