@@ -60,15 +60,18 @@ type Symbolizer struct {
 	// BPF state, published to bpf when dirty.
 	bpfIdx *bpfIndex
 	progs  map[uint32]*progEntry
-	// recTime is the latest time of a BPF record; sampleTime, of a
-	// sample resolved. Images of unloaded programs are dropped
-	// bpfRetention behind the later of the two.
+	// recTime is the latest time of a BPF or process record;
+	// sampleTime, of a sample resolved. Images of unloaded programs are
+	// dropped bpfRetention behind the later of the two, processes that
+	// exited unsampled procRetention behind it.
 	recTime     uint64
 	sampleTime  atomic.Uint64
 	stats       BPFStats
 	lastRefresh time.Time
 	// User-space state.
 	procs      map[uint32]*process
+	exitQ      []exitedProc    // exited processes not yet retired, by exit
+	dropped    int             // processes dropped since objects were swept
 	filter     map[uint32]bool // nil: every process
 	objs       map[objKey]*object
 	symsByID   map[string]*objSyms
@@ -228,6 +231,7 @@ func (s *Symbolizer) Close() error {
 	s.bpf.Store(nil)
 	s.bpfDirty.Store(false)
 	s.procs = map[uint32]*process{}
+	s.exitQ, s.dropped = nil, 0
 	s.objs = map[objKey]*object{}
 	s.symsByID = map[string]*objSyms{}
 	s.vdso = nil

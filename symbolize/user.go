@@ -54,6 +54,25 @@ type process struct {
 	exited   bool
 	gone     bool // /proc knew nothing of it
 	lastRead time.Time
+	// exitTime is the time of its EXIT record; hit is set once a sample
+	// looked it up (User or Comm): an exited process never hit is
+	// dropped procRetention after its exit.
+	exitTime uint64
+	hit      bool
+}
+
+// procRetention is how long an exited process that no sample looked up is
+// kept past its EXIT, relative to the latest record or sample time: as
+// for unloaded BPF images, no sample of it can come later than that.
+// Processes that samples did look up are kept until Close.
+const procRetention = bpfRetention
+
+// exitedProc is a process in the queue of those that exited, with the
+// time of the exit that queued it.
+type exitedProc struct {
+	pid uint32
+	p   *process
+	at  uint64
 }
 
 // userMap is one executable mapping of a process.
@@ -231,8 +250,10 @@ func (s *Symbolizer) procLocked(pid uint32) *process {
 	return p
 }
 
-// User resolves a user-space address of process pid. time is not used:
-// mappings are tracked as the records arrive, not by time. A process
+// User resolves a user-space address of process pid at a sample's time:
+// mappings are tracked as the records arrive, not by time, and time only
+// tells how far recording went, for dropping processes that exited
+// unsampled. A process
 // neither read at the start nor seen forking is read from /proc on its
 // first address; an address in no known mapping makes the Symbolizer
 // re-read the process's maps, at most once a second per process.
@@ -243,12 +264,14 @@ func (s *Symbolizer) procLocked(pid uint32) *process {
 // function with the inlined callee's file and line. An address without a
 // symbol gives "FILE+0xOFFSET", OFFSET being the offset in the file.
 func (s *Symbolizer) User(pid uint32, addr, time uint64) Frame {
+	s.noteSampleTime(time)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.procLocked(pid)
 	if p == nil {
 		return Frame{Kind: KindUser, Addr: addr, Func: unknownFunc}
 	}
+	p.hit = true
 	m := p.find(addr)
 	if m == nil && !p.exited && !p.gone && sinceRead(p) >= refreshInterval {
 		s.readMapsLocked(pid, p, filepath.Join(s.procDir, strconv.FormatUint(uint64(pid), 10)))
@@ -376,8 +399,9 @@ func (s *Symbolizer) vdsoLocked() *objSyms {
 	return nil
 }
 
-// Comm returns the name of process pid, also after it exited; "" if
-// unknown. pid 0 is the idle task, "swapper".
+// Comm returns the name of process pid, also after it exited (until
+// Close if User or Comm looked the process up before its exit was
+// retired); "" if unknown. pid 0 is the idle task, "swapper".
 func (s *Symbolizer) Comm(pid uint32) string {
 	if pid == 0 {
 		return "swapper"
@@ -385,6 +409,7 @@ func (s *Symbolizer) Comm(pid uint32) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p := s.procLocked(pid); p != nil {
+		p.hit = true
 		return p.comm
 	}
 	return ""
@@ -399,6 +424,7 @@ func (s *Symbolizer) handleMmap2(r *sampler.Mmap2) {
 	if s.closed || !s.tracked(r.PID) || r.Len == 0 || r.Addr+r.Len < r.Addr {
 		return
 	}
+	s.recTime = max(s.recTime, r.Time)
 	p := s.procs[r.PID]
 	if p == nil {
 		// Unknown so far: /proc has its other mappings, if it still
@@ -432,6 +458,7 @@ func (s *Symbolizer) handleComm(r *sampler.Comm) {
 	if s.closed || !s.tracked(r.PID) {
 		return
 	}
+	s.recTime = max(s.recTime, r.Time)
 	p := s.procs[r.PID]
 	switch {
 	case p == nil && r.Exec:
@@ -456,6 +483,7 @@ func (s *Symbolizer) handleFork(r *sampler.Fork) {
 	if s.closed || (!s.tracked(r.PPID) && !s.tracked(r.PID)) {
 		return
 	}
+	s.recTime = max(s.recTime, r.Time)
 	if s.filter != nil {
 		s.filter[r.PID] = true
 	}
@@ -473,7 +501,72 @@ func (s *Symbolizer) handleExit(r *sampler.Exit) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p := s.procs[r.PID]; p != nil {
-		p.exited = true
+	if s.closed {
+		return
+	}
+	s.recTime = max(s.recTime, r.Time)
+	if p := s.procs[r.PID]; p != nil && !p.exited {
+		p.exited, p.exitTime = true, r.Time
+		s.exitQ = append(s.exitQ, exitedProc{pid: r.PID, p: p, at: r.Time})
+	}
+	s.pruneProcsLocked()
+}
+
+// pruneProcsLocked drops the processes that exited more than
+// procRetention before the latest record or sample and that no sample
+// looked up. The queue is in the order the exits arrived, which is their
+// time order give or take the wait in per-CPU rings: an exit a little out
+// of order only waits for the one before it.
+func (s *Symbolizer) pruneProcsLocked() {
+	now := max(s.recTime, s.sampleTime.Load())
+	if now < procRetention {
+		return
+	}
+	cut := now - procRetention
+	n := 0
+	for ; n < len(s.exitQ) && s.exitQ[n].at <= cut; n++ {
+		e := s.exitQ[n]
+		s.exitQ[n] = exitedProc{}
+		// A process hit, revived by a record after its exit, exited
+		// again later or replaced by a new one of the same pid stays.
+		if p := e.p; s.procs[e.pid] == p && p.exited && p.exitTime == e.at && !p.hit {
+			delete(s.procs, e.pid)
+			if s.filter != nil {
+				// The pid may come back as an unrelated process.
+				delete(s.filter, e.pid)
+			}
+			s.dropped++
+		}
+	}
+	s.exitQ = s.exitQ[n:]
+	if s.dropped > max(len(s.procs), 64) {
+		s.sweepObjectsLocked()
+	}
+}
+
+// sweepObjectsLocked releases the objects no process maps any more, and
+// the symbol tables only they held. It runs once as many processes were
+// dropped as are held, so that its cost, in the mappings and objects held,
+// is spread over the drops.
+func (s *Symbolizer) sweepObjectsLocked() {
+	s.dropped = 0
+	used := make(map[*object]bool, len(s.objs))
+	for _, p := range s.procs {
+		for _, m := range p.maps {
+			used[m.obj] = true
+		}
+	}
+	syms := map[*objSyms]bool{}
+	for k, o := range s.objs {
+		if !used[o] {
+			delete(s.objs, k)
+		} else if o.syms != nil {
+			syms[o.syms] = true
+		}
+	}
+	for id, o := range s.symsByID {
+		if !syms[o] {
+			delete(s.symsByID, id)
+		}
 	}
 }
