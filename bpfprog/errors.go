@@ -20,24 +20,13 @@ var (
 	ErrNotFound = errs.ErrNotFound
 )
 
-// sentinelError is an error with a message of its own that matches a
-// sentinel with errors.Is, for messages that read better without the
-// sentinel's text appended.
-type sentinelError struct {
-	msg      string
-	sentinel error
-}
-
-func (e *sentinelError) Error() string { return e.msg }
-func (e *sentinelError) Unwrap() error { return e.sentinel }
-
 // kernelError wraps an error of a bpf(2) command with what was being done. A
 // refusal (EPERM, EACCES) becomes an ErrPermission naming the capability:
 // the kernel wants CAP_SYS_ADMIN to walk or open objects by ID, and CAP_BPF
 // alone is not enough.
 func kernelError(what string, err error) error {
 	if errors.Is(err, unix.EPERM) || errors.Is(err, unix.EACCES) {
-		return &sentinelError{what + " needs CAP_SYS_ADMIN (CAP_BPF is not enough): run as root", ErrPermission}
+		return errs.New(ErrPermission, what+" needs CAP_SYS_ADMIN (CAP_BPF is not enough): run as root")
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfprof/bpfprof/internal/bpfabi"
+	"github.com/bpfprof/bpfprof/internal/errs"
 )
 
 // SelectorKind says how a Selector picks programs.
@@ -189,7 +190,7 @@ func Find(sel Selector, opts ListOptions) ([]Program, error) {
 }
 
 func notFound(sel Selector) error {
-	return &sentinelError{fmt.Sprintf("no BPF program with %s; see 'bpfprof list'", sel), ErrNotFound}
+	return errs.New(ErrNotFound, fmt.Sprintf("no BPF program with %s; see 'bpfprof list'", sel))
 }
 
 // pinnedID opens the program pinned at path and returns its ID.
@@ -197,17 +198,17 @@ func pinnedID(path string) (ID, error) {
 	fd, err := bpfabi.ObjGet(path, unix.BPF_F_RDONLY)
 	switch {
 	case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ENOTDIR):
-		return 0, &sentinelError{"no BPF program pinned at " + path, ErrNotFound}
+		return 0, errs.New(ErrNotFound, "no BPF program pinned at "+path)
 	case errors.Is(err, unix.EINVAL), errors.Is(err, unix.EACCES):
 		// BPF_OBJ_GET answers EACCES for a file outside bpffs; it needs
 		// no capability, only read access to the file.
-		return 0, &sentinelError{path + " is not a pinned BPF object on a bpffs mount, or not readable", ErrNotFound}
+		return 0, errs.New(ErrNotFound, path+" is not a pinned BPF object on a bpffs mount, or not readable")
 	case err != nil:
 		return 0, kernelError("opening pinned BPF program "+path, err)
 	}
 	defer closeFD(fd)
 	if target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd)); err != nil || target != anonProg {
-		return 0, &sentinelError{path + " is pinned, but not a BPF program", ErrNotFound}
+		return 0, errs.New(ErrNotFound, path+" is pinned, but not a BPF program")
 	}
 	var info bpfabi.ProgInfo
 	if err := bpfabi.ObjInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil {

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfprof/bpfprof/internal/bpfabi"
+	"github.com/bpfprof/bpfprof/internal/errs"
 )
 
 // statsSysctl is the sysctl that turns BPF run-time statistics on for good.
@@ -40,7 +41,7 @@ func OpenStats() (*Stats, error) {
 	closer, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
 	switch {
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
-		return nil, &sentinelError{"enabling BPF run-time stats needs CAP_SYS_ADMIN: run as root", ErrPermission}
+		return nil, errs.New(ErrPermission, "enabling BPF run-time stats needs CAP_SYS_ADMIN: run as root")
 	case errors.Is(err, unix.EINVAL), errors.Is(err, ebpf.ErrNotSupported):
 		return nil, fmt.Errorf("enabling BPF run-time stats (BPF_ENABLE_STATS, Linux 5.8): %w", ErrNotSupported)
 	case err != nil:

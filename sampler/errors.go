@@ -22,16 +22,6 @@ var (
 	ErrNotFound = errs.ErrNotFound
 )
 
-// sentinelError is an error whose message already says what went wrong in
-// words; it matches one of the sentinels, whose own text would add nothing.
-type sentinelError struct {
-	msg string
-	err error // ErrNotFound, ErrPermission or ErrNotSupported
-}
-
-func (e *sentinelError) Error() string { return e.msg }
-func (e *sentinelError) Unwrap() error { return e.err }
-
 // openError turns the error of perf_event_open for event e on cpu into one
 // that says what to do about it.
 func openError(e Event, cpu int, opts *Options, err error) error {

@@ -28,6 +28,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/internal/perfabi"
 )
 
@@ -362,7 +363,7 @@ func openCgroup(path string) (int, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	switch {
 	case errors.Is(err, unix.ENOENT):
-		return -1, &sentinelError{fmt.Sprintf("cgroup %s does not exist", path), ErrNotFound}
+		return -1, errs.New(ErrNotFound, fmt.Sprintf("cgroup %s does not exist", path))
 	case errors.Is(err, unix.ENOTDIR):
 		return -1, cgroupError(path, "not a directory")
 	case err != nil:
@@ -698,9 +699,9 @@ func checkCPUs(want, online []int) ([]int, error) {
 	case 0:
 		return cpus, nil
 	case 1:
-		return nil, &sentinelError{fmt.Sprintf("cpu %d is not online (online: %s)", offline[0], FormatCPUList(online)), ErrNotFound}
+		return nil, errs.New(ErrNotFound, fmt.Sprintf("cpu %d is not online (online: %s)", offline[0], FormatCPUList(online)))
 	}
-	return nil, &sentinelError{fmt.Sprintf("cpus %s are not online (online: %s)", FormatCPUList(offline), FormatCPUList(online)), ErrNotFound}
+	return nil, errs.New(ErrNotFound, fmt.Sprintf("cpus %s are not online (online: %s)", FormatCPUList(offline), FormatCPUList(online)))
 }
 
 // ParseCPUList parses a kernel CPU list such as "0-3,5,7-8" (the format of

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/sampler"
 )
 
@@ -18,13 +19,6 @@ type privilegeReport struct {
 	kallsyms, bpfInfo bool
 }
 
-// privilegeError is a recording that cannot work with the privileges at
-// hand; its message says what to do.
-type privilegeError struct{ msg string }
-
-func (e privilegeError) Error() string { return e.msg }
-func (e privilegeError) Unwrap() error { return sampler.ErrPermission }
-
 // perCPU reports whether the recording opens events on whole CPUs (every
 // process, or a cgroup) rather than on processes (-p, or a command without
 // -a).
@@ -38,7 +32,7 @@ func (cfg *recordConfig) userOnly() bool { return strings.HasSuffix(cfg.event.St
 
 // checkPrivileges tells from p whether the recording cfg can sample at all,
 // and which of p.Problems() matter for it. A recording that cannot work is
-// a privilegeError with the one problem that stops it.
+// an error (matching sampler.ErrPermission) with the one problem that stops it.
 func checkPrivileges(p sampler.Privileges, cfg *recordConfig) (privilegeReport, error) {
 	// Problems lists, in this order and one line each, what the missing
 	// privileges cost sampling, BPF program info and kernel addresses.
@@ -64,13 +58,13 @@ func checkPrivileges(p sampler.Privileges, cfg *recordConfig) (privilegeReport, 
 		if !p.CanSampleKernel() && !cfg.userOnly() {
 			fix += ", with a :u event"
 		}
-		return privilegeReport{}, privilegeError{fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
+		return privilegeReport{}, errs.New(sampler.ErrPermission, fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
 			"sampling every CPU (-a, -C, --cgroup, or no target) needs root or CAP_PERFMON (or `sysctl kernel.perf_event_paranoid=0`); "+
-			"to sample your own processes, use %s", p.Paranoid, fix)}
+			"to sample your own processes, use %s", p.Paranoid, fix))
 	case cfg.perCPU(),
 		!cfg.userOnly() && !p.CanSampleKernel(),
 		!p.CanSampleKernel() && p.Paranoid > 2:
-		return privilegeReport{}, privilegeError{sampling}
+		return privilegeReport{}, errs.New(sampler.ErrPermission, sampling)
 	}
 	var r privilegeReport
 	if cfg.userOnly() {

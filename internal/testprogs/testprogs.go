@@ -205,18 +205,9 @@ func classify(err error) error {
 		// The verifier also answers EACCES for programs it rejects: that
 		// is a bad program, not a missing privilege.
 		errors.Is(err, unix.EACCES) && !errors.As(err, &verr):
-		return sentinelError{err, errs.ErrPermission}
+		return errs.Mark(err, errs.ErrPermission)
 	case errors.Is(err, ebpf.ErrNotSupported):
-		return sentinelError{err, errs.ErrNotSupported}
+		return errs.Mark(err, errs.ErrNotSupported)
 	}
 	return err
 }
-
-// sentinelError reads as err and matches both err's chain and sentinel.
-type sentinelError struct {
-	err      error
-	sentinel error
-}
-
-func (e sentinelError) Error() string   { return e.err.Error() }
-func (e sentinelError) Unwrap() []error { return []error{e.err, e.sentinel} }
