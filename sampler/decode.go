@@ -70,7 +70,7 @@ type Decoder struct {
 
 // NewDecoder returns a Decoder for records written in format f.
 func NewDecoder(f Format) *Decoder {
-	d := &Decoder{f: f, ids: make(map[uint64]int, len(f.EventIDs)), chain: make([]uint64, 0, 2*perfabi.MaxStackDepth)}
+	d := &Decoder{f: f, ids: make(map[uint64]int, len(f.EventIDs)), chain: make([]uint64, 0, 2*unix.PERF_MAX_STACK_DEPTH)}
 	for id, ev := range f.EventIDs {
 		d.ids[id] = ev
 	}
@@ -331,7 +331,7 @@ func (d *Decoder) Decode(cpu uint32, raw []byte) (Record, error) {
 		*k = KSymbol{Common: c}
 		k.Addr, k.Len = r.u64(), r.u32()
 		k.Type = KSymbolType(r.u16())
-		k.Unregister = r.u16()&perfabi.KsymbolFlagUnregister != 0
+		k.Unregister = r.u16()&unix.PERF_RECORD_KSYMBOL_FLAGS_UNREGISTER != 0
 		if !r.bad {
 			k.Name = r.cstring()
 		}

@@ -91,14 +91,13 @@ func pidList(pids []int) string {
 	return strings.Join(s, ", ")
 }
 
+// readIntFile reads a number from a /proc/sys file.
 func readIntFile(path string) (int64, bool) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return 0, false
 	}
-	var v int64
-	if _, err := fmt.Sscan(strings.TrimSpace(string(b)), &v); err != nil {
-		return 0, false
-	}
-	return v, true
+	defer f.Close()
+	v, err := readInt(f)
+	return int64(v), err == nil
 }

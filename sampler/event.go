@@ -2,6 +2,7 @@ package sampler
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,7 +73,7 @@ func ParseEvent(spec string) (Event, error) {
 	var e Event
 	found := false
 	for _, known := range events {
-		if name == known.name || contains(known.aliases, name) {
+		if name == known.name || slices.Contains(known.aliases, name) {
 			e = Event{name: known.name, typ: known.typ, config: known.config}
 			found = true
 			break
@@ -107,15 +108,6 @@ func ParseEvent(spec string) (Event, error) {
 		e.onlyUser, e.onlyKernel = u && !k, k && !u
 	}
 	return e, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // String returns the event's name as perf prints it, with its modifier.

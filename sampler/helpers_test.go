@@ -79,7 +79,7 @@ func sampleRecord(id, ip uint64, pid, tid uint32, time uint64, cpu uint32, perio
 func ksymbolRecord(time uint64, cpu uint32, addr uint64, length uint32, unregister bool, name string) []byte {
 	var flags uint16
 	if unregister {
-		flags = perfabi.KsymbolFlagUnregister
+		flags = unix.PERF_RECORD_KSYMBOL_FLAGS_UNREGISTER
 	}
 	b := (&rec{}).u64(addr).u32(length).u16(uint16(KSymbolBPF), flags).str(name).sampleID(0, 0, time, cpu, 0)
 	return record(unix.PERF_RECORD_KSYMBOL, 0, b)

@@ -511,7 +511,7 @@ func (r *Reader) mapRing(fd, cpu, pages int) error {
 		return fmt.Errorf("map ring on cpu %d: kernel reports data at %d+%d in a %d-byte mapping", cpu, off, size, len(mem))
 	}
 	rg := newRing(uint32(cpu), page, mem[off:off+size])
-	rg.fd, rg.mem = fd, mem
+	rg.mem = mem
 	r.rings = append(r.rings, rg)
 	return r.poll(fd)
 }

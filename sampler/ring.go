@@ -31,7 +31,6 @@ type ring struct {
 	// lastTime orders records that carry no time after their predecessor.
 	lastTime uint64
 
-	fd   int    // perf event fd that owns the mapping, -1 for fakes
 	mem  []byte // the whole mapping, to unmap; nil for fakes
 	errs uint64 // framing errors seen in this round
 }
@@ -43,7 +42,6 @@ func newRing(cpu uint32, page *perfabi.MmapPage, data []byte) *ring {
 		data: data,
 		mask: uint64(len(data)) - 1,
 		tail: atomic.LoadUint64(&page.DataTail),
-		fd:   -1,
 	}
 }
 
@@ -55,8 +53,7 @@ func (r *ring) load() {
 	if r.head-r.tail > uint64(len(r.data)) {
 		// A head that ran more than a buffer ahead of the tail (or behind
 		// it) cannot come from the kernel; start over from the head.
-		r.errs++
-		r.tail = r.head
+		r.resync()
 	}
 }
 

@@ -86,16 +86,6 @@ const (
 	OffsetDataSize   = 1048
 )
 
-// Extra record types and flags that golang.org/x/sys/unix spells with other
-// types, gathered so the decoder reads like perf_event.h.
-const (
-	// KsymbolFlagUnregister is PERF_RECORD_KSYMBOL_FLAGS_UNREGISTER.
-	KsymbolFlagUnregister = 1 << 0
-	// MaxStackDepth is PERF_MAX_STACK_DEPTH, the kernel's default callchain
-	// limit (kernel.perf_event_max_stack).
-	MaxStackDepth = 127
-)
-
 // Callchain context markers (enum perf_callchain_context), as the uint64
 // values that appear in PERF_SAMPLE_CALLCHAIN.
 const (
