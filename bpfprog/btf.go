@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"golang.org/x/sys/unix"
 )
 
 // A minimal reader of raw BTF (as BPF_OBJ_GET_INFO_BY_FD returns it): just
@@ -90,12 +92,6 @@ func (b *btfNames) name(id uint32) (string, bool) {
 	if uint64(off) >= uint64(len(b.strs)) {
 		return "", false
 	}
-	s := b.strs[off:]
-	for i, c := range s {
-		if c == 0 {
-			s = s[:i]
-			break
-		}
-	}
-	return string(s), len(s) > 0
+	s := unix.ByteSliceToString(b.strs[off:])
+	return s, s != ""
 }

@@ -46,7 +46,7 @@ func loadBTFNames(id uint32) *btfNames {
 	if err := bpfabi.ObjInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil || info.BTFSize == 0 {
 		return nil
 	}
-	if info.KernelBTF != 0 && cString(name) != "vmlinux" {
+	if info.KernelBTF != 0 && unix.ByteSliceToString(name) != "vmlinux" {
 		// Module BTF is split: its type IDs continue vmlinux's. Only
 		// the program and vmlinux BTF are standalone.
 		return nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/bpfprof/bpfprof/internal/bpfabi"
+	"golang.org/x/sys/unix"
 )
 
 // Attach is where a BPF link attaches a program, decoded from struct
@@ -90,7 +91,7 @@ func ParseLinkInfo(raw, str []byte) (Attach, error) {
 		return &at
 	}
 	a := Attach{LinkType: LinkType(u32(bpfabi.LinkInfoType)), LinkID: u32(bpfabi.LinkInfoID), ProgID: ID(u32(bpfabi.LinkInfoProgID))}
-	name := cString(str)
+	name := unix.ByteSliceToString(str)
 	// Offsets of the union members of struct bpf_link_info, Linux 6.18.
 	switch a.LinkType {
 	case LinkRawTracepoint:
@@ -169,16 +170,6 @@ func linkNameBuffer(typ LinkType, perf PerfEventType) (ptrOff, lenOff int, ok bo
 		return bpfabi.LinkUprobeMultiPath, bpfabi.LinkUprobeMultiPathSize, true
 	}
 	return 0, 0, false
-}
-
-// cString returns b up to its first NUL.
-func cString(b []byte) string {
-	for i, c := range b {
-		if c == 0 {
-			return string(b[:i])
-		}
-	}
-	return string(b)
 }
 
 // Describe returns a one-line description of the attach point, like

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/bpfprof/bpfprof/internal/bpfabi"
+	"golang.org/x/sys/unix"
 )
 
 var (
@@ -62,7 +63,7 @@ func writeLinkFixture(path string, f linkFixture) error {
 	b.WriteString(f.comment)
 	fmt.Fprintf(&b, "raw %s\n", hex.EncodeToString(f.raw))
 	if f.name != nil {
-		fmt.Fprintf(&b, "name %s\n", cString(f.name))
+		fmt.Fprintf(&b, "name %s\n", unix.ByteSliceToString(f.name))
 	}
 	return os.WriteFile(path, b.Bytes(), 0o644)
 }

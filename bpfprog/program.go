@@ -493,7 +493,7 @@ func (r *reader) read(fd int, p *Program) error {
 	*p = Program{
 		ID:            ID(in.ID),
 		Type:          Type(in.Type),
-		Name:          cString(in.Name[:]),
+		Name:          unix.ByteSliceToString(in.Name[:]),
 		Tag:           hex.EncodeToString(in.Tag[:]),
 		GPL:           in.Flags&bpfabi.ProgInfoGPLCompatible != 0,
 		LoadedAt:      r.clock.wall(int64(in.LoadTime)),
