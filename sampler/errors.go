@@ -73,7 +73,7 @@ func permissionHint(e Event, opts *Options) string {
 	switch {
 	case len(opts.PIDs) == 0 || opts.Cgroup != "":
 		return fmt.Sprintf("sampling every process on a CPU needs %s, or kernel.perf_event_paranoid <= 0 (it is %s)", privileged, cur)
-	case !e.excludesKernel() && (!known || paranoid > 1):
+	case !e.ExcludesKernel() && (!known || paranoid > 1):
 		return fmt.Sprintf("sampling the kernel needs %s, or kernel.perf_event_paranoid <= 1 (it is %s); "+
 			"or sample user space only with a :u event", privileged, cur)
 	case known && paranoid > 2:

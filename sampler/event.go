@@ -135,9 +135,9 @@ func (e Event) IsHardware() bool {
 	return e.typ == unix.PERF_TYPE_HARDWARE || e.typ == unix.PERF_TYPE_RAW
 }
 
-// excludesKernel reports whether the event leaves kernel code out (:u),
-// which lowers the privilege it needs.
-func (e Event) excludesKernel() bool { return e.onlyUser }
+// ExcludesKernel reports whether the event leaves kernel code out (:u),
+// which lowers the privilege it needs: it samples no kernel or BPF frames.
+func (e Event) ExcludesKernel() bool { return e.onlyUser }
 
 // attr returns the event's perf_event_attr without sampling settings.
 func (e Event) attr() unix.PerfEventAttr {

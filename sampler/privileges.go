@@ -140,36 +140,58 @@ func (p Privileges) KernelAddressesVisible() bool {
 }
 
 // Problems returns one line per privilege that keeps bpfprof from working
-// fully, saying what is lost and what to do; none when all is well. The
-// lines come in this order, each only when its test fails: sampling
-// (CanSampleSystemWide; the line also says whether processes or their
-// kernel side can be sampled), BPF program info (CanListBPF), kernel
-// addresses (KernelAddressesVisible).
+// fully, saying what is lost and what to do; none when all is well: the
+// non-empty ones of SamplingProblem, ListingProblem and
+// KernelAddressProblem, in that order.
 func (p Privileges) Problems() []string {
 	var out []string
-	switch {
-	case !p.perfmon() && p.Paranoid > 2:
-		out = append(out, fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
-			"this kernel lets no one else use perf events; run as root, grant CAP_PERFMON, "+
-			"or `sysctl kernel.perf_event_paranoid=1` (0 for system-wide)", p.Paranoid))
-	case !p.CanSampleKernel():
-		out = append(out, fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
-			"only your own processes' user space (:u events) can be sampled, no kernel or BPF frames; "+
-			"run as root, grant CAP_PERFMON, or `sysctl kernel.perf_event_paranoid=1` (0 for system-wide)", p.Paranoid))
-	case !p.CanSampleSystemWide():
-		out = append(out, fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
-			"only processes (-p, or a command) can be sampled, not every CPU (-a, -C, --cgroup), "+
-			"nor BPF programs followed as other processes load them; "+
-			"run as root, grant CAP_PERFMON, or `sysctl kernel.perf_event_paranoid=0`", p.Paranoid))
-	}
-	if !p.CanListBPF() {
-		out = append(out, "CAP_SYS_ADMIN is missing (CAP_BPF is not enough): BPF programs can't be listed or read by id, "+
-			"so BPF frames are named only by their kernel symbols, without source lines, and run-time stats stay off; run as root")
-	}
-	if !p.KernelAddressesVisible() {
-		out = append(out, p.kallsymsProblem())
+	for _, line := range []string{p.SamplingProblem(), p.ListingProblem(), p.KernelAddressProblem()} {
+		if line != "" {
+			out = append(out, line)
+		}
 	}
 	return out
+}
+
+// SamplingProblem says in one line what perf_event_paranoid and a missing
+// CAP_PERFMON keep from being sampled, and what to do; "" when
+// CanSampleSystemWide.
+func (p Privileges) SamplingProblem() string {
+	switch {
+	case !p.perfmon() && p.Paranoid > 2:
+		return fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
+			"this kernel lets no one else use perf events; run as root, grant CAP_PERFMON, "+
+			"or `sysctl kernel.perf_event_paranoid=1` (0 for system-wide)", p.Paranoid)
+	case !p.CanSampleKernel():
+		return fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
+			"only your own processes' user space (:u events) can be sampled, no kernel or BPF frames; "+
+			"run as root, grant CAP_PERFMON, or `sysctl kernel.perf_event_paranoid=1` (0 for system-wide)", p.Paranoid)
+	case !p.CanSampleSystemWide():
+		return fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
+			"only processes (-p, or a command) can be sampled, not every CPU (-a, -C, --cgroup), "+
+			"nor BPF programs followed as other processes load them; "+
+			"run as root, grant CAP_PERFMON, or `sysctl kernel.perf_event_paranoid=0`", p.Paranoid)
+	}
+	return ""
+}
+
+// ListingProblem says in one line what a missing CAP_SYS_ADMIN costs; ""
+// when CanListBPF.
+func (p Privileges) ListingProblem() string {
+	if p.CanListBPF() {
+		return ""
+	}
+	return "CAP_SYS_ADMIN is missing (CAP_BPF is not enough): BPF programs can't be listed or read by id, " +
+		"so BPF frames are named only by their kernel symbols, without source lines, and run-time stats stay off; run as root"
+}
+
+// KernelAddressProblem says in one line why kernel addresses are hidden and
+// how to fix it; "" when KernelAddressesVisible.
+func (p Privileges) KernelAddressProblem() string {
+	if p.KernelAddressesVisible() {
+		return ""
+	}
+	return p.kallsymsProblem()
 }
 
 // kallsymsProblem says why /proc/kallsyms hides addresses and how to fix it.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/sampler"
@@ -28,26 +27,15 @@ func (cfg *recordConfig) perCPU() bool {
 
 // userOnly reports whether the event leaves kernel code out (:u): no
 // kernel or BPF frames are sampled then.
-func (cfg *recordConfig) userOnly() bool { return strings.HasSuffix(cfg.event.String(), ":u") }
+func (cfg *recordConfig) userOnly() bool { return cfg.event.ExcludesKernel() }
 
 // checkPrivileges tells from p whether the recording cfg can sample at all,
 // and which of p.Problems() matter for it. A recording that cannot work is
 // an error (matching sampler.ErrPermission) with the one problem that stops it.
 func checkPrivileges(p sampler.Privileges, cfg *recordConfig) (privilegeReport, error) {
-	// Problems lists, in this order and one line each, what the missing
-	// privileges cost sampling, BPF program info and kernel addresses.
-	problems := p.Problems()
-	take := func(missing bool) string {
-		if !missing || len(problems) == 0 {
-			return ""
-		}
-		line := problems[0]
-		problems = problems[1:]
-		return line
-	}
-	sampling := take(!p.CanSampleSystemWide())
-	listing := take(!p.CanListBPF())
-	kallsyms := take(!p.KernelAddressesVisible())
+	sampling := p.SamplingProblem()
+	listing := p.ListingProblem()
+	kallsyms := p.KernelAddressProblem()
 
 	switch {
 	case sampling == "":
