@@ -281,3 +281,23 @@ func TestReadShort(t *testing.T) {
 		t.Errorf("readShort = %q, %v", got, ok)
 	}
 }
+
+// scanProcs runs a whole procScan as List does: it reads, for every process under procRoot (normally "/proc"),
+// which BPF programs and links its file descriptors hold. Processes that
+// exit during the scan or whose fds cannot be read are skipped: without
+// root only the caller's own processes show.
+//
+// It runs once per listing over every fd on the machine, so it uses raw
+// syscalls, one readlink per fd, and reads fdinfo only for BPF fds; and it
+// spreads the fds over workers goroutines in chunks, as one process may
+// hold thousands of them.
+//
+// The process with PID skip, if any, is left out.
+func scanProcs(procRoot string, workers int, skip int) (*holders, error) {
+	ps := newProcScan(procRoot, skip)
+	h := runScan(ps, workers)
+	if ps.err != nil {
+		return nil, ps.err
+	}
+	return h, nil
+}

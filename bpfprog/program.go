@@ -156,16 +156,11 @@ func allIDs() ([]uint32, error) {
 // its fd, which fn owns and must close. Programs gone before they can be
 // opened are skipped.
 func forEachProgram(fn func(fd int) error) error {
-	var id uint32
-	for {
-		next, ok, err := bpfabi.NextID(unix.BPF_PROG_GET_NEXT_ID, id)
-		if err != nil {
-			return kernelError("listing BPF programs", err)
-		}
-		if !ok {
-			return nil
-		}
-		id = next
+	ids, err := allIDs()
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
 		fd, err := bpfabi.FDByID(unix.BPF_PROG_GET_FD_BY_ID, id)
 		if errors.Is(err, unix.ENOENT) {
 			continue
@@ -177,6 +172,7 @@ func forEachProgram(fn func(fd int) error) error {
 			return err
 		}
 	}
+	return nil
 }
 
 // collect reads the programs whose IDs ids returns, the BPF links and the

@@ -12,6 +12,16 @@ import (
 // duration ("5s", "1m30s", "250ms") or a plain number of seconds ("5",
 // "2.5"). It must be positive.
 func parseDuration(s string) (time.Duration, error) {
+	d, err := parseAnyDuration(s)
+	if err == nil && d <= 0 {
+		return 0, fmt.Errorf("duration %q is not positive", strings.TrimSpace(s))
+	}
+	return d, err
+}
+
+// parseAnyDuration parses a duration as parseDuration does, zero and
+// negative ones included.
+func parseAnyDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, fmt.Errorf("empty duration; give seconds (5) or a Go duration (1m30s)")
@@ -27,9 +37,6 @@ func parseDuration(s string) (time.Duration, error) {
 		if err != nil {
 			return 0, fmt.Errorf("bad duration %q; give seconds (5) or a Go duration (1m30s)", s)
 		}
-	}
-	if d <= 0 {
-		return 0, fmt.Errorf("duration %q is not positive", s)
 	}
 	return d, nil
 }

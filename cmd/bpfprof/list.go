@@ -25,20 +25,12 @@ type listInterval struct{ d time.Duration }
 func (l *listInterval) String() string { return l.d.String() }
 
 func (l *listInterval) Set(s string) error {
-	if v, err := strconv.ParseFloat(strings.TrimSpace(s), 64); err == nil && v == 0 {
-		l.d = 0
-		return nil
-	}
-	if d, err := time.ParseDuration(strings.TrimSpace(s)); err == nil && d == 0 {
-		l.d = 0
-		return nil
-	}
-	if strings.HasPrefix(strings.TrimSpace(s), "-") {
-		return fmt.Errorf("interval %q is negative; give 0 to skip sampling", s)
-	}
-	d, err := parseDuration(s)
-	if err != nil {
+	d, err := parseAnyDuration(s)
+	switch {
+	case err != nil:
 		return err
+	case d < 0:
+		return fmt.Errorf("interval %q is negative; give 0 to skip sampling", strings.TrimSpace(s))
 	}
 	l.d = d
 	return nil
