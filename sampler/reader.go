@@ -312,17 +312,13 @@ func (o *Options) sampleAttr(e Event, sampleType uint64) unix.PerfEventAttr {
 	return a
 }
 
-// memberAttr is the attr of a counting member of an Options.Group: no
-// sampling, enabled and disabled with its leader.
+// memberAttr is the attr of a counting member of an Options.Group: the
+// leader's attr (o.Group set) without sampling, enabled and disabled with its
+// leader.
 func (o *Options) memberAttr(e Event, sampleType uint64) unix.PerfEventAttr {
-	a := e.attr()
-	a.Sample_type = sampleType | unix.PERF_SAMPLE_READ
-	a.Read_format = groupReadFormat
-	a.Bits |= unix.PerfBitSampleIDAll | unix.PerfBitUseClockID
-	a.Clockid = unix.CLOCK_MONOTONIC
-	if len(o.PIDs) > 0 {
-		a.Bits |= unix.PerfBitInherit
-	}
+	a := o.sampleAttr(e, sampleType)
+	a.Bits &^= unix.PerfBitDisabled | unix.PerfBitFreq | unix.PerfBitEnableOnExec
+	a.Sample = 0
 	return a
 }
 
