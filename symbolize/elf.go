@@ -47,23 +47,19 @@ func align4(n uint64) uint64 { return (n + 3) &^ 3 }
 // elfBuildID reads the build ID of an ELF file from its note segments or
 // sections.
 func elfBuildID(f *elf.File) string {
+	var notes []io.ReadSeeker
 	for _, p := range f.Progs {
-		if p.Type != elf.PT_NOTE {
-			continue
-		}
-		data, err := io.ReadAll(io.LimitReader(p.Open(), maxNotes))
-		if err != nil {
-			continue
-		}
-		if id, ok := parseBuildIDNote(data, f.ByteOrder); ok {
-			return id
+		if p.Type == elf.PT_NOTE {
+			notes = append(notes, p.Open())
 		}
 	}
 	for _, s := range f.Sections {
-		if s.Type != elf.SHT_NOTE {
-			continue
+		if s.Type == elf.SHT_NOTE {
+			notes = append(notes, s.Open())
 		}
-		data, err := io.ReadAll(io.LimitReader(s.Open(), maxNotes))
+	}
+	for _, r := range notes {
+		data, err := io.ReadAll(io.LimitReader(r, maxNotes))
 		if err != nil {
 			continue
 		}

@@ -58,3 +58,8 @@ type Prog struct {
 	Type string // bpftool's type name: xdp, socket_filter, tracepoint, ...
 	Name string // full name: the BTF name of the main function
 }
+
+// KernelAddr reports whether addr lies in the upper, kernel half of the
+// address space, as it does on x86-64 and arm64: kernel text, modules and
+// JITed BPF programs.
+func KernelAddr(addr uint64) bool { return addr>>63 == 1 }

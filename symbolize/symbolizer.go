@@ -308,7 +308,7 @@ func (s *Symbolizer) publishBPFLocked() {
 // refreshBPF lists the loaded programs again for an unknown kernel-half
 // address, rate-limited, and reports whether it found new ones.
 func (s *Symbolizer) refreshBPF(k *kernelTable, addr uint64) bool {
-	if s.opts.NoBPF || k.restricted || addr>>63 == 0 {
+	if s.opts.NoBPF || k.restricted || !KernelAddr(addr) {
 		return false
 	}
 	s.mu.Lock()

@@ -267,11 +267,6 @@ func (a *Aggregator) seen(t uint64) {
 	}
 }
 
-// kernelAddr reports whether addr lies in the upper, kernel half of the
-// address space, as it does on x86-64 and arm64. Only used for the sampled
-// IP of a sample without a call chain.
-func kernelAddr(addr uint64) bool { return addr>>63 == 1 }
-
 // sample resolves and counts s. hmu must be held; the Resolver is called
 // without mu so that Snapshots do not wait for symbolization.
 func (a *Aggregator) sample(s *sampler.Sample) {
@@ -283,7 +278,7 @@ func (a *Aggregator) sample(s *sampler.Sample) {
 	}
 	switch {
 	case len(s.Kernel) == 0 && len(s.User) == 0:
-		a.resolve(s, pc, s.IP, kernelAddr(s.IP), true)
+		a.resolve(s, pc, s.IP, symbolize.KernelAddr(s.IP), true)
 	case !a.callGraph:
 		if len(s.Kernel) > 0 {
 			a.resolve(s, pc, s.Kernel[0], true, true)
