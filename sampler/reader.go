@@ -573,7 +573,7 @@ func (r *Reader) Run(ctx context.Context, h Handler) error {
 				delete(live, ev.Fd)
 			}
 		}
-		r.stats.wakeups.Add(1)
+		r.m.local.Wakeups++
 		r.m.round(h)
 		if r.pidMode && len(live) == 0 {
 			r.exited.Store(true)

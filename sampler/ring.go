@@ -1,6 +1,7 @@
 package sampler
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/bpfprof/bpfprof/internal/perfabi"
@@ -227,41 +228,37 @@ func (m *merger) deliver(r *ring, h Handler) {
 	h.HandleRecord(rec)
 }
 
-// counters are the running totals behind Stats, read concurrently.
+// counters are the running totals behind Stats: added to once per round,
+// read concurrently.
 type counters struct {
-	records, samples, lost, lostSamples, throttles, unthrottles atomic.Uint64
-	decodeErrors, unknown, bytes, wakeups                       atomic.Uint64
+	mu    sync.Mutex
+	total Stats
 }
 
 func (c *counters) add(s *Stats) {
-	for _, p := range []struct {
-		dst *atomic.Uint64
-		v   uint64
-	}{
-		{&c.records, s.Records}, {&c.samples, s.Samples}, {&c.lost, s.Lost},
-		{&c.lostSamples, s.LostSamples}, {&c.throttles, s.Throttles},
-		{&c.unthrottles, s.Unthrottles}, {&c.decodeErrors, s.DecodeErrors},
-		{&c.unknown, s.Unknown}, {&c.bytes, s.Bytes}, {&c.wakeups, s.Wakeups},
-	} {
-		if p.v != 0 {
-			p.dst.Add(p.v)
-		}
-	}
+	c.mu.Lock()
+	c.total.add(s)
+	c.mu.Unlock()
 }
 
 func (c *counters) snapshot() Stats {
-	return Stats{
-		Records:      c.records.Load(),
-		Samples:      c.samples.Load(),
-		Lost:         c.lost.Load(),
-		LostSamples:  c.lostSamples.Load(),
-		Throttles:    c.throttles.Load(),
-		Unthrottles:  c.unthrottles.Load(),
-		DecodeErrors: c.decodeErrors.Load(),
-		Unknown:      c.unknown.Load(),
-		Bytes:        c.bytes.Load(),
-		Wakeups:      c.wakeups.Load(),
-	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}
+
+// add adds the counts of o to s.
+func (s *Stats) add(o *Stats) {
+	s.Records += o.Records
+	s.Samples += o.Samples
+	s.Lost += o.Lost
+	s.LostSamples += o.LostSamples
+	s.Throttles += o.Throttles
+	s.Unthrottles += o.Unthrottles
+	s.DecodeErrors += o.DecodeErrors
+	s.Unknown += o.Unknown
+	s.Bytes += o.Bytes
+	s.Wakeups += o.Wakeups
 }
 
 // Stats counts what a Reader has read so far.
