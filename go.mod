@@ -10,6 +10,7 @@ require (
 
 require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
+	golang.org/x/arch v0.33.0 // indirect
 	golang.org/x/exp/typeparams v0.0.0-20260209203927-2842357ff358 // indirect
 	golang.org/x/mod v0.42.0 // indirect
 	golang.org/x/sync v0.24.0 // indirect

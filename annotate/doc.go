@@ -1,8 +1,11 @@
-// Package annotate renders source-annotated BPF programs: BTF line info,
-// xlated instructions and JIT disassembly side by side, with the share of
-// samples that fell on each line. It only consumes aggregate snapshots and
-// program info handed to it by cmd/bpfprof; it opens nothing itself.
+// Package annotate builds source-annotated listings of BPF programs: per BPF
+// function, each BTF source line with the xlated instructions it became (in
+// bpftool's notation) and, optionally, the x86-64 machine code the JIT made
+// of them, each with its share of the samples.
 //
-// The package is laid out by the design and filled by the 'bpfprof annotate'
-// work; nothing is exported yet.
+// It is pure data in, data out and opens nothing itself. A caller captures a
+// Program when it first sees it (FromProgramInfo from a live program; a
+// perf.data reader fills the same struct from the file), gathers Counts from
+// a snapshot, and calls Build; the Listing it returns is rendered as text
+// (WriteText) or JSON (WriteJSON), or live by the TUI.
 package annotate

@@ -1,0 +1,274 @@
+package annotate
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
+)
+
+// KernelSymbols names kernel addresses: the symbolizer's kallsyms table in
+// a live session, the file's kallsyms in a perf.data reader. It is asked
+// for helper call targets at capture time and for JIT call targets when a
+// listing is built.
+type KernelSymbols interface {
+	// KernelSymbol returns the name of the kernel symbol containing addr
+	// and addr's offset into it; ok false when none does.
+	KernelSymbol(addr uint64) (name string, off uint64, ok bool)
+}
+
+// CaptureOptions give FromProgramInfo what the ProgramInfo does not hold.
+// Each is optional: what is missing shows as IDs and numbers instead of
+// names.
+type CaptureOptions struct {
+	// MapNames gives the names of the program's maps by ID (the caller
+	// reads them, e.g. with ebpf.NewMapFromID and Map.Info).
+	MapNames map[uint32]string
+	// Kernel and CallBase name the helpers the program calls: a call's
+	// target is CallBase (the address of __bpf_call_base in kallsyms) plus
+	// its immediate.
+	Kernel   KernelSymbols
+	CallBase uint64
+}
+
+// FromProgramInfo captures what a listing of the program needs from its
+// kernel info, so the program can be annotated after it unloads. BTF parts
+// (func and line info) are read through the program's BTF ID, which
+// cilium/ebpf opens and closes itself; that and reading xlated
+// instructions need CAP_SYS_ADMIN, and JIT addresses need kptr_restrict to
+// allow them. What cannot be read is left empty; Build says so. The error
+// is reserved for info that is present but corrupt.
+func FromProgramInfo(pi *ebpf.ProgramInfo, opts CaptureOptions) (*Program, error) {
+	if pi == nil {
+		return nil, errors.New("capture BPF program: no program info")
+	}
+	id, _ := pi.ID()
+	p := &Program{ID: uint32(id), Tag: pi.Tag, Name: pi.Name, Type: TypeName(pi.Type)}
+
+	insns, err := pi.Instructions()
+	if err == nil {
+		var buf bytes.Buffer
+		buf.Grow(len(insns) * asm.InstructionSize)
+		for _, ins := range insns {
+			// Marshal rejects unresolved references; xlated code has none
+			// (calls and map loads carry their kernel immediates).
+			if _, err := ins.Marshal(&buf, hostEndian); err != nil {
+				return nil, fmt.Errorf("capture BPF program %d: re-encode xlated instruction %v: %w", id, ins, err)
+			}
+		}
+		p.Xlated = buf.Bytes()
+	}
+
+	if fis, err := pi.FuncInfos(); err == nil {
+		for _, fi := range fis {
+			f := Func{Insn: uint32(fi.Offset)}
+			if fi.Func != nil {
+				f.Name = fi.Func.Name
+				f.Signature = Signature(fi.Func)
+			}
+			p.Funcs = append(p.Funcs, f)
+		}
+	}
+	if lis, err := pi.LineInfos(); err == nil {
+		jl, _ := pi.JitedLineInfos()
+		if len(jl) != len(lis) {
+			jl = nil
+		}
+		for i, li := range lis {
+			if li.Line == nil {
+				continue
+			}
+			l := Line{
+				Insn: uint32(li.Offset),
+				File: li.Line.FileName(),
+				Line: li.Line.LineNumber(),
+				Col:  li.Line.LineColumn(),
+				Text: li.Line.Line(),
+			}
+			if jl != nil {
+				l.JITAddr = jl[i]
+			}
+			p.Lines = append(p.Lines, l)
+		}
+	}
+
+	if img, ok := pi.JitedInsns(); ok {
+		j := &JIT{Image: img}
+		if ks, ok := pi.JitedKsymAddrs(); ok {
+			for _, a := range ks {
+				j.Ksyms = append(j.Ksyms, uint64(a))
+			}
+		}
+		j.FuncLens, _ = pi.JitedFuncLens()
+		p.JIT = j
+	}
+
+	if ids, ok := pi.MapIDs(); ok {
+		for _, mid := range ids {
+			p.Maps = append(p.Maps, Map{ID: uint32(mid), Name: opts.MapNames[uint32(mid)]})
+		}
+	}
+
+	if opts.Kernel != nil && opts.CallBase != 0 {
+		p.Calls = helperCalls(p.Xlated, opts.Kernel, opts.CallBase)
+	}
+	return p, nil
+}
+
+// helperCalls names the targets of the helper calls in xlated code.
+func helperCalls(xlated []byte, ks KernelSymbols, base uint64) map[int32]string {
+	calls := map[int32]string{}
+	for i := 0; i+8 <= len(xlated); i += 8 {
+		code, regs := xlated[i], xlated[i+1]
+		if code != callCode || regs>>4 != 0 { // src_reg 0: a helper
+			continue
+		}
+		imm := int32(binary.NativeEndian.Uint32(xlated[i+4:]))
+		if _, done := calls[imm]; done {
+			continue
+		}
+		if name, off, ok := ks.KernelSymbol(base + uint64(int64(imm))); ok && off == 0 {
+			calls[imm] = name
+		}
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	return calls
+}
+
+// hostEndian is the byte order of the kernel's bpf_insn records, as a
+// concrete ByteOrder (cilium/ebpf's asm rejects binary.NativeEndian).
+var hostEndian = func() binary.ByteOrder {
+	if binary.NativeEndian.Uint16([]byte{1, 0}) == 1 {
+		return binary.LittleEndian
+	}
+	return binary.BigEndian
+}()
+
+// callCode is BPF_JMP|BPF_CALL.
+const callCode = 0x85
+
+// progTypeNames are bpftool's names of the program types, indexed by the
+// kernel's enum bpf_prog_type.
+var progTypeNames = [...]string{
+	"unspec", "socket_filter", "kprobe", "sched_cls", "sched_act",
+	"tracepoint", "xdp", "perf_event", "cgroup_skb", "cgroup_sock",
+	"lwt_in", "lwt_out", "lwt_xmit", "sock_ops", "sk_skb",
+	"cgroup_device", "sk_msg", "raw_tracepoint", "cgroup_sock_addr",
+	"lwt_seg6local", "lirc_mode2", "sk_reuseport", "flow_dissector",
+	"cgroup_sysctl", "raw_tracepoint_writable", "cgroup_sockopt", "tracing",
+	"struct_ops", "ext", "lsm", "sk_lookup", "syscall", "netfilter",
+}
+
+// TypeName names a program type as bpftool does ("type_N" when unknown).
+func TypeName(t ebpf.ProgramType) string {
+	if uint64(t) < uint64(len(progTypeNames)) {
+		return progTypeNames[t]
+	}
+	return "type_" + strconv.FormatUint(uint64(t), 10)
+}
+
+// Signature renders fn's C declaration from its BTF type, e.g.
+// "static __u32 bpfprof_xdp_sub(__u32 len)".
+func Signature(fn *btf.Func) string {
+	if fn == nil {
+		return ""
+	}
+	var b []byte
+	if fn.Linkage == btf.StaticFunc {
+		b = append(b, "static "...)
+	}
+	proto, ok := fn.Type.(*btf.FuncProto)
+	if !ok {
+		return string(append(b, fn.Name...))
+	}
+	b = appendDecl(b, proto.Return, fn.Name+"(", 0)
+	for i, p := range proto.Params {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		if p.Type == nil && p.Name == "" {
+			b = append(b, "..."...)
+			continue
+		}
+		b = appendDecl(b, p.Type, p.Name, 0)
+	}
+	if len(proto.Params) == 0 {
+		b = append(b, "void"...)
+	}
+	return string(append(b, ')'))
+}
+
+// maxTypeDepth bounds the walk through BTF types, which may be cyclic
+// only through named types but can be deep when corrupt.
+const maxTypeDepth = 16
+
+// appendDecl appends a C declaration of name with type t ("int x",
+// "struct xdp_md *ctx", "__u8 buf[16]").
+func appendDecl(b []byte, t btf.Type, name string, depth int) []byte {
+	base, suffix := cType(t, depth)
+	b = append(b, base...)
+	if name != "" {
+		if len(base) > 0 && base[len(base)-1] != '*' {
+			b = append(b, ' ')
+		}
+		b = append(b, name...)
+	}
+	return append(b, suffix...)
+}
+
+// cType returns the C spelling of t split around where a declared name
+// goes: "unsigned int", ""; "char *", ""; "__u8", "[16]".
+func cType(t btf.Type, depth int) (string, string) {
+	if depth > maxTypeDepth {
+		return "...", ""
+	}
+	switch t := t.(type) {
+	case nil, *btf.Void:
+		return "void", ""
+	case *btf.Int:
+		return t.Name, ""
+	case *btf.Float:
+		return t.Name, ""
+	case *btf.Typedef:
+		return t.Name, ""
+	case *btf.Struct:
+		return "struct " + t.Name, ""
+	case *btf.Union:
+		return "union " + t.Name, ""
+	case *btf.Enum:
+		return "enum " + t.Name, ""
+	case *btf.Fwd:
+		return t.Kind.String() + " " + t.Name, ""
+	case *btf.Const:
+		base, suf := cType(t.Type, depth+1)
+		return "const " + base, suf
+	case *btf.Volatile:
+		base, suf := cType(t.Type, depth+1)
+		return "volatile " + base, suf
+	case *btf.Restrict:
+		base, suf := cType(t.Type, depth+1)
+		return base + " restrict", suf
+	case *btf.TypeTag:
+		return cType(t.Type, depth+1)
+	case *btf.Pointer:
+		if _, ok := t.Target.(*btf.FuncProto); ok {
+			return "void *", "" // function pointers are rare in signatures
+		}
+		base, suf := cType(t.Target, depth+1)
+		if len(base) > 0 && base[len(base)-1] != '*' {
+			base += " "
+		}
+		return base + "*", suf
+	case *btf.Array:
+		base, suf := cType(t.Type, depth+1)
+		return base, "[" + strconv.FormatUint(uint64(t.Nelems), 10) + "]" + suf
+	}
+	return t.TypeName(), ""
+}

@@ -1,0 +1,136 @@
+package annotate
+
+import (
+	"testing"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/btf"
+
+	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testutil"
+)
+
+// testPrograms are the bundled objects with their functions, in address
+// order.
+var testPrograms = []struct {
+	name  string
+	funcs []string
+}{
+	{testprogs.Hot, []string{testprogs.HotFunc}},
+	{testprogs.Subprog, []string{testprogs.SubprogFunc, testprogs.SubprogSubFunc}},
+	{testprogs.Maps, []string{testprogs.MapsFunc}},
+	{testprogs.Tracepoint, []string{testprogs.TracepointFunc}},
+}
+
+// loadInfo loads a bundled object and returns its main program's info;
+// the object is closed when the test ends.
+func loadInfo(t *testing.T, name string) (*testprogs.Object, *ebpf.ProgramInfo) {
+	t.Helper()
+	testutil.RequireRoot(t, "load BPF programs")
+	o, err := testprogs.Load(name)
+	testutil.SkipIfNoPermission(t, err)
+	testutil.SkipIfNotSupported(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { o.Close() })
+	info, err := o.Program().Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o, info
+}
+
+func TestFromProgramInfo(t *testing.T) {
+	for _, tp := range testPrograms {
+		t.Run(tp.name, func(t *testing.T) {
+			o, info := loadInfo(t, tp.name)
+			names := map[uint32]string{}
+			for name, m := range o.Collection().Maps {
+				if mi, err := m.Info(); err == nil {
+					if id, ok := mi.ID(); ok {
+						names[uint32(id)] = name
+					}
+				}
+			}
+			p, err := FromProgramInfo(info, CaptureOptions{MapNames: names})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.ID == 0 || p.Tag == "" || p.Name != tp.funcs[0] {
+				t.Errorf("id %d tag %q name %q, want an id, a tag and name %q", p.ID, p.Tag, p.Name, tp.funcs[0])
+			}
+			if len(p.Xlated) == 0 || len(p.Xlated)%8 != 0 {
+				t.Errorf("xlated %d bytes, want a non-empty multiple of 8", len(p.Xlated))
+			}
+			var got []string
+			for _, f := range p.Funcs {
+				got = append(got, f.Name)
+				if f.Signature == "" {
+					t.Errorf("func %s without signature", f.Name)
+				}
+			}
+			if len(got) != len(tp.funcs) {
+				t.Fatalf("funcs %v, want %v", got, tp.funcs)
+			}
+			for i := range got {
+				if got[i] != tp.funcs[i] {
+					t.Errorf("funcs %v, want %v", got, tp.funcs)
+				}
+			}
+			if len(p.Lines) == 0 {
+				t.Fatal("no line info")
+			}
+			// Compilers emit line 0 for code of no particular line.
+			numbered := 0
+			for _, l := range p.Lines {
+				if l.File != "testdata/"+tp.name+".bpf.c" || l.JITAddr == 0 {
+					t.Errorf("line record %+v: want the testdata file and a JIT address", l)
+				}
+				if l.Line > 0 {
+					numbered++
+				}
+			}
+			if numbered == 0 {
+				t.Error("no line record has a line number")
+			}
+			if p.JIT == nil || len(p.JIT.Image) == 0 || len(p.JIT.Ksyms) != len(tp.funcs) {
+				t.Fatalf("JIT %+v: want an image and %d symbols", p.JIT, len(tp.funcs))
+			}
+			for _, m := range p.Maps {
+				if m.Name == "" {
+					t.Errorf("map %d without name", m.ID)
+				}
+			}
+		})
+	}
+}
+
+func TestSignature(t *testing.T) {
+	u32 := &btf.Typedef{Name: "__u32", Type: &btf.Int{Name: "unsigned int", Size: 4}}
+	for _, tc := range []struct {
+		fn   *btf.Func
+		want string
+	}{
+		{&btf.Func{Name: "f", Linkage: btf.StaticFunc, Type: &btf.FuncProto{
+			Return: u32, Params: []btf.FuncParam{{Name: "len", Type: u32}}}},
+			"static __u32 f(__u32 len)"},
+		{&btf.Func{Name: "main", Linkage: btf.GlobalFunc, Type: &btf.FuncProto{
+			Return: &btf.Int{Name: "int", Size: 4},
+			Params: []btf.FuncParam{{Name: "ctx", Type: &btf.Pointer{Target: &btf.Struct{Name: "xdp_md"}}}}}},
+			"int main(struct xdp_md *ctx)"},
+		{&btf.Func{Name: "g", Linkage: btf.GlobalFunc, Type: &btf.FuncProto{
+			Params: []btf.FuncParam{
+				{Name: "s", Type: &btf.Pointer{Target: &btf.Const{Type: &btf.Int{Name: "char", Size: 1}}}},
+				{Name: "buf", Type: &btf.Array{Type: u32, Nelems: 4}},
+				{Name: "pp", Type: &btf.Pointer{Target: &btf.Pointer{Target: &btf.Void{}}}},
+			}}},
+			"void g(const char *s, __u32 buf[4], void **pp)"},
+		{&btf.Func{Name: "v", Linkage: btf.GlobalFunc, Type: &btf.FuncProto{Return: &btf.Void{}}}, "void v(void)"},
+		{nil, ""},
+	} {
+		if got := Signature(tc.fn); got != tc.want {
+			t.Errorf("Signature = %q, want %q", got, tc.want)
+		}
+	}
+}
