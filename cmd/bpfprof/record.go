@@ -19,7 +19,7 @@ import (
 	"github.com/bpfprof/bpfprof/internal/aggregate"
 	"github.com/bpfprof/bpfprof/pprof"
 	"github.com/bpfprof/bpfprof/sampler"
-	"github.com/bpfprof/bpfprof/symbolize"
+	"github.com/bpfprof/bpfprof/session"
 )
 
 const recordSynopsis = "[-a | -p PID,... | --cgroup PATH] [-C CPUS] [-F HZ | -c PERIOD] [-e EVENT] [--no-call-graph] [-d DURATION] [--bpf-only] [-o FILE] [[--] COMMAND [ARGS]]"
@@ -230,44 +230,28 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 		}
 	}
 
-	// What the privileges allow comes before any event is opened, so that
-	// a missing privilege is named rather than an errno from
-	// perf_event_open; the command, stopped at its exec, has not run yet.
-	// If they cannot be read, Open reports what fails.
-	var privs privilegeReport
-	if p, err := sampler.CheckPrivileges(); err == nil {
-		if privs, err = checkPrivileges(p, cfg); err != nil {
-			return err
-		}
-		for _, w := range privs.warnings {
-			fmt.Fprintf(stderr, "warning: %s\n", w)
-		}
-	}
-
-	sym, err := symbolize.New(symbolize.Options{PIDs: pids})
-	if err != nil {
-		return fmt.Errorf("symbolizer: %w", err)
-	}
-	defer sym.Close()
-	agg, err := aggregate.New(aggregate.Options{Resolver: sym, CallGraph: cfg.callGraph, BPFOnly: cfg.bpfOnly})
-	if err != nil {
-		return err
-	}
-	rd, err := sampler.Open(sampler.Options{
-		Events:    []sampler.Event{cfg.event},
-		Frequency: cfg.frequency,
-		Period:    cfg.period,
-		CPUs:      cfg.cpus,
-		PIDs:      pids,
-		Cgroup:    cfg.cgroup,
-		CallGraph: cfg.callGraph,
+	// The session checks the privileges before opening anything, so that
+	// a missing one is named rather than an errno from perf_event_open;
+	// the command, stopped at its exec, has not run yet.
+	sess, err := session.Open(session.Options{
+		Sampler: sampler.Options{
+			Events:    []sampler.Event{cfg.event},
+			Frequency: cfg.frequency,
+			Period:    cfg.period,
+			CPUs:      cfg.cpus,
+			PIDs:      pids,
+			Cgroup:    cfg.cgroup,
+			CallGraph: cfg.callGraph,
+		},
+		BPFOnly: cfg.bpfOnly,
+		Warn:    func(w string) { fmt.Fprintf(stderr, "warning: %s\n", w) },
 	})
 	if err != nil {
 		return err
 	}
-	defer rd.Close()
+	defer sess.Close()
+	privs := sess.Privileges()
 
-	start := time.Now()
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if cfg.duration > 0 {
@@ -286,38 +270,30 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 			}
 		}()
 	}
-	stopProgress := startProgress(stderr, start, rd, agg)
-	// Symbolizing must not hold up reading the rings: it goes through a
-	// queue, in record order, on another goroutine.
-	q := newQueue(queueSize, sampler.HandlerFunc(func(r sampler.Record) {
-		sym.HandleRecord(r)
-		agg.HandleRecord(r)
-	}))
-	runErr := rd.Run(runCtx, q)
-	elapsed := time.Since(start)
-	q.close()
+	stopProgress := startProgress(stderr, sess)
+	runErr := sess.Run(runCtx)
 	stopProgress()
 	if runErr != nil {
 		return runErr
 	}
 
+	st := sess.Stats()
 	res := recording{
-		elapsed:       elapsed,
+		elapsed:       st.Elapsed,
 		byPeriod:      cfg.period > 0,
-		targetsExited: rd.TargetsExited() && len(cfg.pids) > 0,
-		stats:         rd.Stats(),
-		snap:          agg.Snapshot(),
-		kptr:          sym.KptrRestricted() && !privs.kallsyms,
+		targetsExited: sess.TargetsExited() && len(cfg.pids) > 0,
+		stats:         st.Sampler,
+		snap:          sess.Snapshot(),
+		kptr:          st.KptrRestricted && !privs.Kallsyms,
 	}
-	if !privs.bpfInfo {
-		res.bpfInfoErr = sym.BPFStats().InfoErr
+	if !privs.BPFInfo {
+		res.bpfInfoErr = st.BPF.InfoErr
 	}
 	// The snapshot is self-contained: the rings and the symbol tables can
 	// go before the profile is built, which lowers the peak memory.
-	rd.Close()
-	sym.Close()
+	sess.Close()
 	if ch != nil {
-		if rd.TargetsExited() {
+		if sess.TargetsExited() {
 			// The sampler saw the command's end before the wait did.
 			ch.awaitExit(5 * time.Second)
 		}
@@ -328,8 +304,8 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 		Clock:         cfg.event.IsClock(),
 		Frequency:     cfg.frequency,
 		Period:        cfg.period,
-		Start:         start,
-		Duration:      elapsed,
+		Start:         st.Started,
+		Duration:      st.Elapsed,
 		KernelRelease: kernelRelease(),
 		CommandLine:   append([]string{"bpfprof", "record"}, cfg.args...),
 	})
@@ -377,7 +353,7 @@ func isTerminal(w io.Writer) bool {
 
 // startProgress keeps a one-line progress report on stderr while recording,
 // if stderr is a terminal. The returned func stops it and clears the line.
-func startProgress(stderr io.Writer, start time.Time, rd *sampler.Reader, agg *aggregate.Aggregator) func() {
+func startProgress(stderr io.Writer, sess *session.Session) func() {
 	if !isTerminal(stderr) {
 		return func() {}
 	}
@@ -393,9 +369,9 @@ func startProgress(stderr io.Writer, start time.Time, rd *sampler.Reader, agg *a
 				return
 			case <-tick.C:
 			}
-			st, c := rd.Stats(), agg.Counters()
+			st := sess.Stats()
 			fmt.Fprintf(stderr, "\r\x1b[Krecording %.1fs: %d samples, lost %d, BPF programs %d",
-				time.Since(start).Seconds(), c.Samples, st.Lost+st.LostSamples, c.ProgramsSeen)
+				st.Elapsed.Seconds(), st.Counters.Samples, st.Sampler.Lost+st.Sampler.LostSamples, st.Counters.ProgramsSeen)
 		}
 	})
 	return sync.OnceFunc(func() {

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -200,43 +199,6 @@ func TestByteSize(t *testing.T) {
 	for n, want := range map[int64]string{0: "0 bytes", 1023: "1023 bytes", 1536: "1.5 KiB", 3 << 20: "3.0 MiB"} {
 		if got := byteSize(n); got != want {
 			t.Errorf("byteSize(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
-func TestQueue(t *testing.T) {
-	var got []string
-	q := newQueue(4, sampler.HandlerFunc(func(r sampler.Record) {
-		got = append(got, fmt.Sprintf("%T %+v", r, r))
-	}))
-	// The reader reuses its records: the queue must copy them.
-	s := &sampler.Sample{Common: sampler.Common{Time: 1}, IP: 7, Kernel: []uint64{1, 2}, User: []uint64{3}, Counters: []sampler.Counter{{ID: 1, Value: 2}}}
-	m := &sampler.Mmap2{Common: sampler.Common{Time: 2}, BuildID: []byte{9}, Filename: "/bin/x"}
-	records := []sampler.Record{
-		s, m,
-		&sampler.Comm{Comm: "x"}, &sampler.Fork{PID: 1}, &sampler.Exit{PID: 1},
-		&sampler.Lost{Lost: 1}, &sampler.LostSamples{Lost: 2}, &sampler.Throttle{Unthrottle: true},
-		&sampler.KSymbol{Name: "bpf_prog_x"}, &sampler.BPFEvent{ProgID: 5},
-	}
-	var want []string
-	for i := range 3 {
-		s.Time, s.Kernel[0], s.User = uint64(10+i), uint64(100+i), s.User[:0]
-		if i == 1 {
-			s.User = append(s.User, 4, 5, 6)
-		}
-		for _, r := range records {
-			want = append(want, fmt.Sprintf("%T %+v", r, r))
-			q.HandleRecord(r)
-		}
-		s.Kernel[1], m.BuildID[0] = 99, 99 // after queueing: no effect on the copies
-	}
-	q.close()
-	if len(got) != len(want) {
-		t.Fatalf("%d records handled, want %d", len(got), len(want))
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("record %d:\n got %s\nwant %s", i, got[i], want[i])
 		}
 	}
 }

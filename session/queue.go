@@ -1,4 +1,4 @@
-package main
+package session
 
 import (
 	"strings"
@@ -6,13 +6,6 @@ import (
 
 	"github.com/bpfprof/bpfprof/sampler"
 )
-
-// queueSize is how many records may wait between the ring reader and the
-// symbolizer: seconds of samples on a small machine. Resolving the first
-// address in a large binary not seen before means reading its symbol table,
-// which can take a few hundred milliseconds; the kernel would drop samples
-// if the rings were not read meanwhile.
-const queueSize = 1 << 16
 
 // queue hands records from the goroutine that reads the rings to the one
 // that symbolizes and counts them, in the same order. Records are copied,

@@ -1,0 +1,55 @@
+// Package session runs the live profiling pipeline that every bpfprof
+// command shares: a sampler.Reader reads the perf rings, a queue hands the
+// records to another goroutine, where a symbolize.Symbolizer follows the
+// machine's changes (BPF programs loading, processes mapping files) and an
+// aggregate.Aggregator counts each distinct stack.
+//
+// One Session is one run of that pipeline. Open checks the privileges (a
+// missing one is named, not an errno), reads the symbol tables and opens the
+// perf events; Run (blocking) or Start (on its own goroutine) reads and
+// counts until the context is done, Stop or Close is called, or the target
+// processes exit. While it runs, any goroutine may take a Snapshot (all
+// counts so far), the Stats (the sampler's, symbolizer's and aggregate's
+// counters, for a status line) or, through an aggregate.Tracker, the Delta
+// of counts since the previous one: what a view refreshing every second
+// shows. After Close the counts stay readable.
+//
+// A live view, as bpfprof top:
+//
+//	sess, err := session.Open(session.Options{
+//		Sampler: sampler.Options{CallGraph: true}, // every CPU, default event
+//		Warn:    func(w string) { log.Print(w) },
+//	})
+//	if err != nil {
+//		return err // one line: a missing privilege, an event the machine lacks
+//	}
+//	defer sess.Close()
+//	sess.Start(ctx)
+//	tick := time.NewTicker(time.Second)
+//	defer tick.Stop()
+//	for {
+//		select {
+//		case <-sess.Done():
+//			return sess.Err()
+//		case <-tick.C:
+//			snap := sess.Snapshot()
+//			show(snap.Programs, sess.Stats())
+//		}
+//	}
+//
+// A recording, as bpfprof record, runs until its context ends and then
+// builds its output from the final Snapshot:
+//
+//	sess, err := session.Open(opts)
+//	...
+//	defer sess.Close()
+//	if err := sess.Run(ctx); err != nil {
+//		return err
+//	}
+//	snap, st := sess.Snapshot(), sess.Stats()
+//	sess.Close() // the snapshot is self-contained: free the symbol tables
+//	p, err := pprof.Build(snap, pprof.Meta{Start: st.Started, Duration: st.Elapsed, ...})
+//
+// The package opens nothing but what sampler.Open and symbolize.New open,
+// and Close releases all of it.
+package session

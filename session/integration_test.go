@@ -1,0 +1,131 @@
+package session
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bpfprof/bpfprof/internal/aggregate"
+	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testutil"
+	"github.com/bpfprof/bpfprof/sampler"
+)
+
+func TestMain(m *testing.M) { os.Exit(testutil.LeakCheck(m)) }
+
+// driveProgram loads a testdata object and runs its program flat out until
+// the returned func is called, which also unloads it.
+func driveProgram(t *testing.T, name string) (id uint32, stop func()) {
+	t.Helper()
+	obj, err := testprogs.Load(name)
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := obj.Program().Info()
+	if err != nil {
+		obj.Close()
+		t.Fatal(err)
+	}
+	pid, _ := info.ID()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var driveErr error
+	wg.Go(func() { _, driveErr = testprogs.Drive(ctx, obj.Program(), 0) })
+	return uint32(pid), sync.OnceFunc(func() {
+		cancel()
+		wg.Wait()
+		obj.Close()
+		if driveErr != nil {
+			t.Errorf("drive %s: %v", name, driveErr)
+		}
+	})
+}
+
+// programSamples returns the samples of program id in snap.
+func programSamples(snap *aggregate.Snapshot, id uint32) uint64 {
+	for _, p := range snap.Programs {
+		if p.Prog.ID == id {
+			return p.Samples
+		}
+	}
+	return 0
+}
+
+// TestLiveSnapshots starts a session, drives a BPF program and waits until
+// live snapshots count its samples; the counts only grow, and Close ends
+// the run and leaves the counts readable.
+func TestLiveSnapshots(t *testing.T) {
+	testutil.RequireRoot(t, "perf events on every CPU, BPF program info")
+	sess, err := Open(Options{Sampler: sampler.Options{CallGraph: true, Frequency: 999}})
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	id, stop := driveProgram(t, "hot")
+	defer stop()
+
+	sess.Start(context.Background())
+	var last uint64
+	for {
+		select {
+		case <-sess.Done():
+			t.Fatalf("run ended early: %v", sess.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+		snap := sess.Snapshot()
+		n := programSamples(snap, id)
+		if n < last {
+			t.Fatalf("program %d: %d samples after %d", id, n, last)
+		}
+		last = n
+		if n >= 20 {
+			break
+		}
+	}
+	stop()
+	if err := sess.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	st := sess.Stats()
+	if st.Counters.Samples == 0 || st.Sampler.Samples < st.Counters.Samples || st.Started.IsZero() || st.Elapsed <= 0 {
+		t.Errorf("stats after stop: %+v", st)
+	}
+	if err := sess.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := programSamples(sess.Snapshot(), id); n < last {
+		t.Errorf("after Close: %d samples of program %d, want at least %d", n, id, last)
+	}
+	if err := sess.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := sess.Run(context.Background()); err == nil {
+		t.Error("Run after Close succeeded")
+	}
+}
+
+// TestCloseEndsRun checks that Close ends a blocking Run from another
+// goroutine.
+func TestCloseEndsRun(t *testing.T) {
+	testutil.RequireRoot(t, "perf events on every CPU")
+	sess, err := Open(Options{Sampler: sampler.Options{Frequency: 99}})
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- sess.Run(context.Background()) }()
+	for sess.Stats().Started.IsZero() {
+		time.Sleep(time.Millisecond)
+	}
+	if err := sess.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-ran; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+}

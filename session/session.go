@@ -1,0 +1,319 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bpfprof/bpfprof/internal/aggregate"
+	"github.com/bpfprof/bpfprof/sampler"
+	"github.com/bpfprof/bpfprof/symbolize"
+)
+
+// DefaultQueueSize is how many records may wait between the ring reader and
+// the symbolizer: seconds of samples on a small machine. Resolving the first
+// address in a large binary not seen before means reading its symbol table,
+// which can take a few hundred milliseconds; the kernel would drop samples
+// if the rings were not read meanwhile.
+const DefaultQueueSize = 1 << 16
+
+// Options say what a Session samples and how it counts.
+type Options struct {
+	// Sampler says what to sample: events, frequency or period, CPUs,
+	// processes or cgroup, call graphs. Events defaults to
+	// sampler.DefaultEvent() and Frequency (when Period is 0 too) to
+	// sampler.DefaultFrequency. The symbolizer follows Sampler.PIDs.
+	Sampler sampler.Options
+	// BPFOnly keeps only samples with at least one BPF frame in their
+	// stack.
+	BPFOnly bool
+	// QueueSize is the number of records that may wait between reading
+	// the rings and symbolizing them; 0 means DefaultQueueSize.
+	QueueSize int
+	// Warn, if set, receives each privilege warning (one line, no
+	// newline) before anything is opened: what the privileges allow
+	// only in part, such as hidden kernel addresses.
+	Warn func(string)
+	// NoPrivilegeCheck skips the check of privileges before opening:
+	// Open then fails with whatever perf_event_open says.
+	NoPrivilegeCheck bool
+
+	// symbolizer, if set, replaces the kernel's: for tests.
+	symbolizer resolver
+}
+
+// resolver is what a Session needs of a symbolizer: a *symbolize.Symbolizer.
+type resolver interface {
+	aggregate.Resolver
+	sampler.Handler
+	KptrRestricted() bool
+	BPFStats() symbolize.BPFStats
+	Close() error
+}
+
+// Stats are the running totals of a Session, cheap to take: for a progress
+// line or a status bar.
+type Stats struct {
+	// Sampler counts what was read from the rings, and what the kernel
+	// lost or throttled.
+	Sampler sampler.Stats
+	// BPF counts the BPF programs the symbolizer followed; BPF.InfoErr
+	// says why program info could not be read, if so.
+	BPF symbolize.BPFStats
+	// Counters are the aggregate's totals: samples counted, kept,
+	// dropped, programs seen.
+	Counters aggregate.Counters
+	// KptrRestricted says /proc/kallsyms hid the kernel's addresses:
+	// kernel and BPF frames are unnamed.
+	KptrRestricted bool
+	// Started is when Run began; zero before.
+	Started time.Time
+	// Elapsed is the time since Run began, or its length once it ended;
+	// 0 before.
+	Elapsed time.Duration
+}
+
+// Session is one live profiling pipeline: a sampler.Reader whose records
+// go through a queue to a symbolize.Symbolizer and an aggregate.Aggregator.
+//
+// Snapshot, Delta (through a Tracker), Stats and Privileges may be called
+// from any goroutine at any time, also while Run runs and after Close.
+type Session struct {
+	opts  Options
+	privs PrivilegeReport
+	sym   resolver
+	agg   *aggregate.Aggregator
+	rd    *sampler.Reader
+
+	// running counts Runs between their start and the last queued
+	// record handled: Close waits for them before closing the symbols.
+	running sync.WaitGroup
+
+	mu      sync.Mutex
+	started time.Time
+	ended   time.Time
+	cancel  context.CancelFunc
+	done    chan struct{} // closed when a Start-ed Run returns
+	runErr  error
+	closed  bool
+}
+
+// Open checks the privileges, reads the kernel's and the processes' symbols
+// and opens the perf events of opts. The events are enabled at once (or,
+// with Sampler.EnableOnExec, armed), but their records wait in the rings
+// until Run or Start reads them. Close the Session when done.
+//
+// Needs what sampler.Open and symbolize.New need: in practice root, or
+// CAP_PERFMON with CAP_SYS_ADMIN (program info) and CAP_SYSLOG (kernel
+// addresses). A privilege that stops the session fails with an error
+// matching sampler.ErrPermission that names it; one that only degrades it
+// (say, unreadable program info) goes to Options.Warn.
+func Open(opts Options) (_ *Session, err error) {
+	if len(opts.Sampler.Events) == 0 {
+		opts.Sampler.Events = []sampler.Event{sampler.DefaultEvent()}
+	}
+	if opts.Sampler.Frequency == 0 && opts.Sampler.Period == 0 {
+		opts.Sampler.Frequency = sampler.DefaultFrequency
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = DefaultQueueSize
+	}
+	s := &Session{opts: opts}
+
+	// What the privileges allow comes before any event is opened, so that
+	// a missing privilege is named rather than an errno from
+	// perf_event_open. If they cannot be read, Open reports what fails.
+	if !opts.NoPrivilegeCheck {
+		if p, err := sampler.CheckPrivileges(); err == nil {
+			perCPU := len(opts.Sampler.PIDs) == 0
+			userOnly := true
+			for _, e := range opts.Sampler.Events {
+				userOnly = userOnly && e.ExcludesKernel()
+			}
+			if s.privs, err = CheckPrivileges(p, perCPU, userOnly); err != nil {
+				return nil, err
+			}
+			if opts.Warn != nil {
+				for _, w := range s.privs.Warnings {
+					opts.Warn(w)
+				}
+			}
+		}
+	}
+
+	s.sym = opts.symbolizer
+	if s.sym == nil {
+		sym, err := symbolize.New(symbolize.Options{PIDs: opts.Sampler.PIDs})
+		if err != nil {
+			return nil, fmt.Errorf("symbolizer: %w", err)
+		}
+		s.sym = sym
+	}
+	defer func() {
+		if err != nil {
+			s.sym.Close()
+		}
+	}()
+	if s.agg, err = aggregate.New(aggregate.Options{
+		Resolver:  s.sym,
+		CallGraph: opts.Sampler.CallGraph,
+		BPFOnly:   opts.BPFOnly,
+	}); err != nil {
+		return nil, err
+	}
+	if s.rd, err = sampler.Open(opts.Sampler); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Run reads, symbolizes and counts records until ctx is done, Close is
+// called, or (with Sampler.PIDs) every target process has exited; then it
+// handles the records still queued and returns. It may be called once, and
+// not together with Start.
+func (s *Session) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return errors.New("session: Run on a closed Session")
+	}
+	if !s.started.IsZero() {
+		s.mu.Unlock()
+		return errors.New("session: Run called twice")
+	}
+	s.started = time.Now()
+	s.running.Add(1)
+	s.mu.Unlock()
+	defer s.running.Done()
+
+	// Symbolizing must not hold up reading the rings: it goes through a
+	// queue, in record order, on another goroutine.
+	q := newQueue(s.opts.QueueSize, sampler.HandlerFunc(func(r sampler.Record) {
+		s.sym.HandleRecord(r)
+		s.agg.HandleRecord(r)
+	}))
+	err := s.rd.Run(ctx, q)
+	s.mu.Lock()
+	s.ended = time.Now()
+	if s.closed {
+		// A Close that came before the reader ran is a Run that ended.
+		err = nil
+	}
+	s.mu.Unlock()
+	q.close()
+	return err
+}
+
+// Start runs Run on a goroutine of its own until ctx is done, Stop or
+// Close is called, or the targets exit; Done tells when it has returned and
+// Err what it returned.
+func (s *Session) Start(ctx context.Context) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.cancel, s.done = cancel, done
+	s.mu.Unlock()
+	go func() {
+		defer close(done)
+		err := s.Run(ctx)
+		s.mu.Lock()
+		s.runErr = err
+		s.mu.Unlock()
+	}()
+}
+
+// Done is closed when the Run that Start began has returned; nil without
+// Start.
+func (s *Session) Done() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.done
+}
+
+// Err returns what the Run that Start began returned, once Done is closed.
+func (s *Session) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.runErr
+}
+
+// Stop ends the Run that Start began, waits until every queued record is
+// counted, and returns Run's error. The symbol tables stay open, so that a
+// final Snapshot, Stats and program info are still complete; Close
+// releases them. Stop without Start does nothing.
+func (s *Session) Stop() error {
+	s.mu.Lock()
+	cancel, done := s.cancel, s.done
+	s.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	<-done
+	return s.Err()
+}
+
+// Close stops the session if it runs, waits until every queued record is
+// counted, then closes the perf events, the rings and the symbol tables.
+// Snapshots and Stats taken afterwards still work: the counts stay. Close
+// is idempotent.
+func (s *Session) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	cancel := s.cancel
+	s.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	// Closing the reader ends a Run that was not Start-ed, too.
+	rdErr := s.rd.Close()
+	s.running.Wait()
+	return errors.Join(rdErr, s.sym.Close())
+}
+
+// Snapshot returns an immutable copy of everything counted so far.
+func (s *Session) Snapshot() *aggregate.Snapshot { return s.agg.Snapshot() }
+
+// Aggregator returns the session's aggregate, for what the Session does
+// not wrap.
+func (s *Session) Aggregator() *aggregate.Aggregator { return s.agg }
+
+// Privileges returns what the privilege check before opening found.
+func (s *Session) Privileges() PrivilegeReport { return s.privs }
+
+// TargetsExited reports whether Run returned because every process of
+// Sampler.PIDs had exited.
+func (s *Session) TargetsExited() bool { return s.rd.TargetsExited() }
+
+// CPUs returns the CPUs the session samples.
+func (s *Session) CPUs() []int { return s.rd.CPUs() }
+
+// Options returns the session's options with their defaults filled in.
+func (s *Session) Options() Options { return s.opts }
+
+// Stats returns the running totals.
+func (s *Session) Stats() Stats {
+	st := Stats{
+		Sampler:        s.rd.Stats(),
+		BPF:            s.sym.BPFStats(),
+		Counters:       s.agg.Counters(),
+		KptrRestricted: s.sym.KptrRestricted(),
+	}
+	s.mu.Lock()
+	st.Started = s.started
+	switch {
+	case s.started.IsZero():
+	case s.ended.IsZero():
+		st.Elapsed = time.Since(s.started)
+	default:
+		st.Elapsed = s.ended.Sub(s.started)
+	}
+	s.mu.Unlock()
+	return st
+}
