@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,6 +25,9 @@ type listInterval struct{ d time.Duration }
 
 func (l *listInterval) String() string { return l.d.String() }
 
+// Type names the value in pflag's messages.
+func (l *listInterval) Type() string { return "duration" }
+
 func (l *listInterval) Set(s string) error {
 	d, err := parseAnyDuration(s)
 	switch {
@@ -39,6 +43,7 @@ func (l *listInterval) Set(s string) error {
 // listConfig is a parsed 'bpfprof list' command line.
 type listConfig struct {
 	json     bool
+	pretty   bool
 	interval time.Duration
 	demo     bool
 	sel      bpfprog.Selector
@@ -48,23 +53,17 @@ func parseListArgs(args []string, stderr io.Writer) (*listConfig, error) {
 	fs := newFlagSet("list", "[flags] ["+bpfprog.SelectorUsage+"]", stderr)
 	cfg := &listConfig{}
 	interval := listInterval{d: time.Second}
-	fs.BoolVar(&cfg.json, "json", false, "print a JSON array; keys follow 'bpftool prog show --json'")
+	fs.BoolVarP(&cfg.json, "json", "j", false, "print a JSON array; keys follow 'bpftool prog show --json'")
+	fs.BoolVarP(&cfg.pretty, "pretty", "p", false, "print the JSON indented (implies --json), as bpftool's -p")
 	fs.Var(&interval, "interval", "sample run-time stats over `DURATION` (5s, 1m30s, or seconds); 0 skips sampling")
 	fs.BoolVar(&cfg.demo, "demo", false, "first load and drive the bundled demo programs; unload them when done")
 	// Flags may come before or after the selector.
-	var pos []string
-	for {
-		if err := fs.parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			break
-		}
-		pos, args = append(pos, args[0]), args[1:]
+	if err := fs.parse(args); err != nil {
+		return nil, err
 	}
 	cfg.interval = interval.d
-	sel, rest, err := bpfprog.ParseSelector(pos)
+	cfg.json = cfg.json || cfg.pretty
+	sel, rest, err := bpfprog.ParseSelector(fs.Args())
 	if err != nil {
 		return nil, usagef("%v", err)
 	}
@@ -143,6 +142,17 @@ func list(ctx context.Context, cfg *listConfig, stdout, stderr io.Writer) (err e
 				rates[r.ID] = r
 			}
 		}
+	}
+	if cfg.pretty {
+		var compact, indented bytes.Buffer
+		if err := writeListJSON(&compact, progs, rates); err != nil {
+			return err
+		}
+		if err := json.Indent(&indented, compact.Bytes(), "", "    "); err != nil {
+			return err
+		}
+		_, err := stdout.Write(indented.Bytes())
+		return err
 	}
 	if cfg.json {
 		return writeListJSON(stdout, progs, rates)

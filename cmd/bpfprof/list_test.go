@@ -40,6 +40,11 @@ func TestParseListArgs(t *testing.T) {
 		{[]string{"--interval", "0.25"}, listConfig{interval: 250 * time.Millisecond}},
 		{[]string{"--interval", "0s"}, listConfig{}},
 		{[]string{"tag", "8015C3C422F0136E"}, listConfig{interval: time.Second, sel: bpfprog.Selector{Kind: bpfprog.SelectTag, Tag: "8015c3c422f0136e"}}},
+		// bpftool's short forms.
+		{[]string{"-j"}, listConfig{json: true, interval: time.Second}},
+		{[]string{"-p", "id", "3"}, listConfig{json: true, pretty: true, interval: time.Second, sel: bpfprog.Selector{Kind: bpfprog.SelectID, ID: 3}}},
+		{[]string{"id", "3", "-jp"}, listConfig{json: true, pretty: true, interval: time.Second, sel: bpfprog.Selector{Kind: bpfprog.SelectID, ID: 3}}},
+		{[]string{"name", "-j"}, listConfig{interval: time.Second, sel: bpfprog.Selector{Kind: bpfprog.SelectName, Name: "-j"}}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -80,6 +85,10 @@ func TestListUsage(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "Usage: bpfprof list") || !strings.Contains(stderr.String(), "-interval") {
 		t.Errorf("list -h printed %q", stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"list", "id", "-1"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), `bad program id "-1"`) {
+		t.Errorf("list id -1: exit %d, printed %q; want 2 and a bad id", code, stderr.String())
 	}
 	stderr.Reset()
 	if code := run([]string{"list", "nonsense"}, &stdout, &stderr); code != 2 {

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"os/user"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,12 +17,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfprof/bpfprof/internal/aggregate"
+	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/pprof"
 	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/session"
 )
 
-const recordSynopsis = "[-a | -p PID,... | --cgroup PATH] [-C CPUS] [-F HZ | -c PERIOD] [-e EVENT] [--no-call-graph] [-d DURATION] [--bpf-only] [-o FILE] [[--] COMMAND [ARGS]]"
+const recordSynopsis = "[-a | -p PID,... | -u USER | -G PATH] [-C CPUS] [-F HZ|max | -c PERIOD] [-e EVENT] [-g | --no-call-graph] [-d DURATION] [--bpf-only] [-o FILE] [-q | -v] [[--] COMMAND [ARGS]]"
 
 // defaultOutput is where record writes without -o, like perf's perf.data.
 const defaultOutput = "bpfprof.pb.gz"
@@ -39,6 +40,12 @@ type recordConfig struct {
 	duration  time.Duration
 	output    string
 	bpfOnly   bool
+	quiet     bool
+	verbose   bool
+	// uid, with uidSet, samples the processes of this user that run when
+	// the recording starts (and their children), as perf record -u does.
+	uid    int
+	uidSet bool
 	// command is run and profiled until it exits: only it (and its
 	// children), or with systemWide the whole machine while it runs.
 	command    []string
@@ -51,67 +58,98 @@ type recordConfig struct {
 // errors.
 func parseRecordArgs(args []string, stderr io.Writer) (*recordConfig, error) {
 	fs := newFlagSet("record", recordSynopsis, stderr)
-	all := fs.Bool("a", false, "sample every process on every CPU (the default); with a command, while it runs")
-	pids := fs.String("p", "", "sample only the processes `PIDS` (comma-separated) with their threads; children they start are followed while the processes live, as the recording ends when they exit (as perf's does)")
-	cpus := fs.String("C", "", "sample only these `CPUS`, as a list such as 0,2-3")
-	cgroup := fs.String("cgroup", "", "sample only the processes of this cgroup v2 `PATH` (e.g. /sys/fs/cgroup/system.slice)")
-	freq := fs.Uint64("F", 0, "sample at this frequency in `HZ` per CPU (default 4000, as perf)")
-	period := fs.Uint64("c", 0, "sample every `PERIOD` events (nanoseconds for cpu-clock); excludes -F")
+	fs.SetInterspersed(false) // flags after the command are the command's
+	all := fs.BoolP("all-cpus", "a", false, "sample every process on every CPU (the default); with a command, while it runs")
+	pids := fs.StringP("pid", "p", "", "sample only the processes `PIDS` (comma-separated) with their threads; children they start are followed while the processes live, as the recording ends when they exit (as perf's does)")
+	uid := fs.StringP("uid", "u", "", "sample only the processes of `USER` (name or uid) running when the recording starts, with their children")
+	cpus := fs.StringP("cpu", "C", "", "sample only these `CPUS`, as a list such as 0,2-3")
+	cgroup := fs.StringP("cgroup", "G", "", "sample only the processes of this cgroup v2 `PATH` (e.g. /sys/fs/cgroup/system.slice)")
+	freq := fs.StringP("freq", "F", "", "sample at this frequency in `HZ` per CPU (default 4000, as perf), or max for kernel.perf_event_max_sample_rate")
+	period := fs.Uint64P("count", "c", 0, "sample every `PERIOD` events (nanoseconds for cpu-clock); excludes -F")
 	var events eventSpecs
-	fs.Var(&events, "e", "sample this `EVENT`, such as cpu-clock, page-faults, cycles (default cycles with a hardware PMU, else cpu-clock); one per recording")
-	callGraph := fs.Bool("g", true, "record call graphs; -g=false is --no-call-graph")
+	fs.VarP(&events, "event", "e", "sample this `EVENT`, such as cpu-clock, page-faults, cycles (default cycles with a hardware PMU, else cpu-clock); one per recording")
+	callGraph := fs.BoolP("call-graph-fp", "g", true, "record call graphs (the default), walking frame pointers")
+	mode := fs.String("call-graph", "", "record call graphs by `MODE`: fp (frame pointers, the default; -g is --call-graph fp), as no other is supported")
 	noCallGraph := fs.Bool("no-call-graph", false, "record only the sampled instruction, no call graphs (wins over -g)")
-	dur := fs.String("d", "", "stop after `DURATION` (5, 2.5, 1m30s); default: until Ctrl-C, or until the command or the -p processes exit")
-	output := fs.String("o", defaultOutput, "write the profile to `FILE` (- for standard output)")
+	dur := fs.StringP("duration", "d", "", "stop after `DURATION` (5, 2.5, 1m30s); default: until Ctrl-C, or until the command or the -p processes exit")
+	output := fs.StringP("output", "o", defaultOutput, "write the profile to `FILE` (- for standard output)")
 	bpfOnly := fs.Bool("bpf-only", false, "keep only samples with a BPF frame in their stack")
+	quiet := fs.BoolP("quiet", "q", false, "print only errors: no progress line, no summary, no warnings")
+	verbose := fs.BoolP("verbose", "v", false, "also say what is sampled, and every counter in the summary")
+	// perf spells it -g alone; the long name is only there because pflag
+	// wants one.
+	fs.Lookup("call-graph-fp").Hidden = true
 	if err := fs.parse(args); err != nil {
 		return nil, err
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	set := fs.Changed
 
 	cfg := &recordConfig{
 		cgroup:     *cgroup,
-		frequency:  *freq,
 		period:     *period,
 		callGraph:  *callGraph && !*noCallGraph,
 		output:     *output,
 		bpfOnly:    *bpfOnly,
+		quiet:      *quiet,
+		verbose:    *verbose,
 		command:    fs.Args(),
 		systemWide: *all,
 		args:       args,
 	}
 	var err error
 	switch {
-	case set["F"] && set["c"]:
+	case set("freq") && set("count"):
 		return nil, usagef("-F and -c are exclusive: sample by frequency or by period")
-	case set["F"] && *freq == 0:
-		return nil, usagef("-F must be above 0")
-	case set["c"] && *period == 0:
+	case set("freq"):
+		if cfg.frequency, err = parseFrequency(*freq); err != nil {
+			return nil, usagef("-F: %v", err)
+		}
+	case set("count") && *period == 0:
 		return nil, usagef("-c must be above 0")
-	case !set["F"] && !set["c"]:
+	case !set("count"):
 		cfg.frequency = sampler.DefaultFrequency
 	}
-	if set["p"] {
+	switch {
+	case *quiet && *verbose:
+		return nil, usagef("-q and -v are exclusive")
+	case set("call-graph") && *noCallGraph:
+		return nil, usagef("--call-graph and --no-call-graph are exclusive")
+	case set("call-graph"):
+		switch m, _, _ := strings.Cut(*mode, ","); m {
+		case "fp":
+			cfg.callGraph = true
+		case "dwarf", "lbr":
+			return nil, usagef("--call-graph %s is not supported: bpfprof walks frame pointers (--call-graph fp)", m)
+		default:
+			return nil, usagef("--call-graph %q: want fp", *mode)
+		}
+	}
+	if set("uid") {
+		if cfg.uid, err = parseUser(*uid); err != nil {
+			return nil, usagef("-u: %v", err)
+		}
+		cfg.uidSet = true
+	}
+	if set("pid") {
 		if cfg.pids, err = parsePIDs(*pids); err != nil {
 			return nil, usagef("-p: %v", err)
 		}
 	}
 	targets := 0
-	for _, on := range []bool{len(cfg.pids) > 0, cfg.cgroup != "", len(cfg.command) > 0} {
+	for _, on := range []bool{len(cfg.pids) > 0, cfg.cgroup != "", len(cfg.command) > 0, cfg.uidSet} {
 		if on {
 			targets++
 		}
 	}
 	switch {
 	case targets > 1:
-		return nil, usagef("choose one of -p, --cgroup and a command")
-	case *all && (len(cfg.pids) > 0 || cfg.cgroup != ""):
-		return nil, usagef("-a samples every process; it excludes -p and --cgroup")
-	case set["cgroup"] && cfg.cgroup == "":
+		return nil, usagef("choose one of -p, -u, --cgroup and a command")
+	case *all && (len(cfg.pids) > 0 || cfg.cgroup != "" || cfg.uidSet):
+		return nil, usagef("-a samples every process; it excludes -p, -u and --cgroup")
+	case set("cgroup") && cfg.cgroup == "":
 		return nil, usagef("--cgroup needs a path")
 	}
-	if set["C"] {
+	if set("cpu") {
 		if cfg.cpus, err = sampler.ParseCPUList(*cpus); err != nil || len(cfg.cpus) == 0 {
 			return nil, usagef("-C %q: want a CPU list such as 0,2-3", *cpus)
 		}
@@ -126,7 +164,7 @@ func parseRecordArgs(args []string, stderr io.Writer) (*recordConfig, error) {
 			return nil, usagef("-e: %v", err)
 		}
 	}
-	if set["d"] {
+	if set("duration") {
 		if cfg.duration, err = parseDuration(*dur); err != nil {
 			return nil, usagef("-d: %v", err)
 		}
@@ -143,9 +181,55 @@ type eventSpecs []string
 
 func (e *eventSpecs) String() string { return strings.Join(*e, ",") }
 
+// Type names the value in pflag's messages.
+func (e *eventSpecs) Type() string { return "event" }
+
 func (e *eventSpecs) Set(s string) error {
 	*e = append(*e, s)
 	return nil
+}
+
+// maxSampleRate is the sysctl that -F max reads.
+const maxSampleRate = "/proc/sys/kernel/perf_event_max_sample_rate"
+
+// parseFrequency parses -F: a number of Hz above 0, or "max" for the
+// kernel's limit, as perf record takes it.
+func parseFrequency(s string) (uint64, error) {
+	if s == "max" {
+		b, err := os.ReadFile(maxSampleRate)
+		if err != nil {
+			return 0, fmt.Errorf("max: %w", err)
+		}
+		hz, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+		if err != nil || hz == 0 {
+			return 0, fmt.Errorf("max: %s holds %q, not a frequency", maxSampleRate, strings.TrimSpace(string(b)))
+		}
+		return hz, nil
+	}
+	hz, err := strconv.ParseUint(s, 10, 64)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("%q is not a frequency: give Hz (999) or max", s)
+	case hz == 0:
+		return 0, errors.New("must be above 0")
+	}
+	return hz, nil
+}
+
+// parseUser parses -u: a user name or a numeric uid.
+func parseUser(s string) (int, error) {
+	if uid, err := strconv.ParseUint(s, 10, 32); err == nil {
+		return int(uid), nil
+	}
+	u, err := user.Lookup(s)
+	if err != nil {
+		return 0, fmt.Errorf("no user %q: give a user name or a uid", s)
+	}
+	uid, err := strconv.Atoi(u.Uid)
+	if err != nil {
+		return 0, fmt.Errorf("user %q has uid %q, not a number", s, u.Uid)
+	}
+	return uid, nil
 }
 
 // parsePIDs parses a comma-separated list of process ids.
@@ -189,6 +273,11 @@ type recording struct {
 	// bpfInfoErr says why BPF program info could not be read, if so and
 	// the privilege check did not warn of it.
 	bpfInfoErr error
+	// frequency is -F, 0 with -c; cpus how many CPUs were sampled.
+	frequency uint64
+	cpus      int
+	// verbose asks for every counter, not only the worrying ones.
+	verbose bool
 }
 
 // record samples as cfg says until ctx is done, SIGINT or SIGTERM arrives,
@@ -209,6 +298,11 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 	defer stopSignals()
 
 	pids := cfg.pids
+	if cfg.uidSet {
+		if pids, err = userProcesses("/proc", cfg.uid, os.Getpid()); err != nil {
+			return err
+		}
+	}
 	var ch *child
 	if len(cfg.command) > 0 {
 		childOut := stdout
@@ -244,7 +338,11 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 			CallGraph: cfg.callGraph,
 		},
 		BPFOnly: cfg.bpfOnly,
-		Warn:    func(w string) { fmt.Fprintf(stderr, "warning: %s\n", w) },
+		Warn: func(w string) {
+			if !cfg.quiet {
+				fmt.Fprintf(stderr, "warning: %s\n", w)
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -270,7 +368,13 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 			}
 		}()
 	}
-	stopProgress := startProgress(stderr, sess)
+	if cfg.verbose {
+		describe(stderr, cfg, pids, sess.CPUs())
+	}
+	stopProgress := func() {}
+	if !cfg.quiet {
+		stopProgress = startProgress(stderr, sess)
+	}
 	runErr := sess.Run(runCtx)
 	stopProgress()
 	if runErr != nil {
@@ -280,6 +384,9 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 	st := sess.Stats()
 	res := recording{
 		elapsed:       st.Elapsed,
+		frequency:     cfg.frequency,
+		cpus:          len(sess.CPUs()),
+		verbose:       cfg.verbose,
 		byPeriod:      cfg.period > 0,
 		targetsExited: sess.TargetsExited() && len(cfg.pids) > 0,
 		stats:         st.Sampler,
@@ -316,7 +423,9 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 		return err
 	}
 	res.written = out.name()
-	summarize(stderr, &res)
+	if !cfg.quiet {
+		summarize(stderr, &res)
+	}
 	if res.child != nil {
 		if code := res.child.exitCode(); code != 0 {
 			return exitCodeError{code}
@@ -398,9 +507,17 @@ func summarize(w io.Writer, r *recording) {
 	if r.byPeriod {
 		cure = "a larger -c"
 	}
-	if r.stats.Throttles > 0 {
-		fmt.Fprintf(w, "warning: the kernel throttled sampling %s (over kernel.perf_event_max_sample_rate, "+
-			"or sample handling over kernel.perf_cpu_time_max_percent of CPU time); use %s\n", plural(r.stats.Throttles, "time"), cure)
+	if share := throttledShare(r); share >= throttleWarnShare {
+		fmt.Fprintf(w, "warning: the kernel throttled sampling %s, which cost about %.0f%% of the samples (over "+
+			"kernel.perf_event_max_sample_rate, or sample handling over kernel.perf_cpu_time_max_percent of CPU time); use %s\n",
+			plural(r.stats.Throttles, "time"), 100*share, cure)
+	} else if r.verbose && r.stats.Throttles > 0 {
+		fmt.Fprintf(w, "the kernel throttled sampling %s, which cost about %.1f%% of the samples\n", plural(r.stats.Throttles, "time"), 100*share)
+	}
+	if r.verbose {
+		st := r.stats
+		fmt.Fprintf(w, "records %d (samples %d), lost %d records and %d samples, unknown records %d, %s read in %d wake-ups\n",
+			st.Records, st.Samples, st.Lost, st.LostSamples, st.Unknown, byteSize(int64(st.Bytes)), st.Wakeups)
 	}
 	if r.stats.DecodeErrors > 0 {
 		fmt.Fprintf(w, "warning: %s skipped\n", plural(r.stats.DecodeErrors, "malformed record"))
@@ -429,6 +546,97 @@ func summarize(w io.Writer, r *recording) {
 		return
 	}
 	fmt.Fprintf(w, "wrote %s (%s); view it with: go tool pprof -http=: %s\n", r.written, byteSize(r.size), r.written)
+}
+
+// throttleWarnShare is the share of samples that throttling must have cost
+// before the summary warns of it: a throttle or two in a long recording
+// costs nothing worth a change of -F.
+const throttleWarnShare = 0.01
+
+// throttleTick is how long a throttled event stays off: until the next
+// timer tick, 4 ms at the CONFIG_HZ=250 of most distributions' kernels.
+const throttleTick = 4 * time.Millisecond
+
+// throttledShare estimates the share of samples throttling cost: each
+// throttle stops one event for about a tick, a tick's worth of samples at
+// the event's rate (-F, or with -c the rate the recording saw).
+func throttledShare(r *recording) float64 {
+	if r.stats.Throttles == 0 {
+		return 0
+	}
+	rate := float64(r.frequency)
+	if rate == 0 && r.elapsed > 0 && r.cpus > 0 {
+		rate = float64(r.stats.Samples) / r.elapsed.Seconds() / float64(r.cpus)
+	}
+	lost := float64(r.stats.Throttles) * rate * throttleTick.Seconds()
+	if lost == 0 {
+		return 0
+	}
+	return lost / (lost + float64(r.stats.Samples))
+}
+
+// describe says, for -v, what the recording samples.
+func describe(w io.Writer, cfg *recordConfig, pids []int, cpus []int) {
+	how := fmt.Sprintf("%d Hz", cfg.frequency)
+	if cfg.period > 0 {
+		how = fmt.Sprintf("every %d events", cfg.period)
+	}
+	what := "every process"
+	switch {
+	case cfg.cgroup != "":
+		what = "cgroup " + cfg.cgroup
+	case len(pids) > 0:
+		what = fmt.Sprintf("%d processes and their children", len(pids))
+	}
+	graph := "call graphs by frame pointers"
+	if !cfg.callGraph {
+		graph = "no call graphs"
+	}
+	fmt.Fprintf(w, "sampling %s at %s on CPUs %s: %s, %s\n", cfg.event, how, sampler.FormatCPUList(cpus), what, graph)
+}
+
+// userProcesses returns the processes under procDir whose real uid is uid,
+// leaving out self: what perf record -u samples.
+func userProcesses(procDir string, uid, self int) ([]int, error) {
+	ents, err := os.ReadDir(procDir)
+	if err != nil {
+		return nil, err
+	}
+	var pids []int
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		b, err := os.ReadFile(procDir + "/" + e.Name() + "/status")
+		if err != nil {
+			continue // gone meanwhile
+		}
+		if real, ok := statusUID(b); ok && real == uid {
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) == 0 {
+		return nil, fmt.Errorf("-u: no process of uid %d is running: %w", uid, errs.ErrNotFound)
+	}
+	return pids, nil
+}
+
+// statusUID returns the real uid from the "Uid:" line of /proc/PID/status.
+func statusUID(status []byte) (int, bool) {
+	for line := range strings.Lines(string(status)) {
+		rest, ok := strings.CutPrefix(line, "Uid:")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			return 0, false
+		}
+		uid, err := strconv.Atoi(f[0])
+		return uid, err == nil
+	}
+	return 0, false
 }
 
 // plural formats n things, as "1 sample" or "2 samples".

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -105,13 +106,53 @@ func TestParseRecordArgs(t *testing.T) {
 	}
 }
 
+// TestParseRecordArgsLong checks perf's long forms and the flags perf users
+// reach for.
+func TestParseRecordArgsLong(t *testing.T) {
+	cfg, err := parseRecordArgs([]string{"--all-cpus", "--cpu=0,2-3", "--count", "100000", "--event", "task-clock",
+		"--duration=1m30s", "--output", "-", "--bpf-only", "--quiet"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.systemWide || !slices.Equal(cfg.cpus, []int{0, 2, 3}) || cfg.period != 100000 || cfg.event.String() != "task-clock" ||
+		cfg.duration != 90*time.Second || cfg.output != "-" || !cfg.bpfOnly || !cfg.quiet || cfg.verbose {
+		t.Errorf("parsed %+v", cfg)
+	}
+	cfg, err = parseRecordArgs([]string{"--pid", "12", "--freq", "99", "--call-graph", "fp", "-v", "-G", "/sys/fs/cgroup"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "choose one of") {
+		t.Errorf("-p with -G: %+v, %v", cfg, err)
+	}
+	cfg, err = parseRecordArgs([]string{"--pid", "12", "--freq", "99", "--call-graph", "fp", "-v"}, &bytes.Buffer{})
+	if err != nil || !slices.Equal(cfg.pids, []int{12}) || cfg.frequency != 99 || !cfg.callGraph || !cfg.verbose {
+		t.Errorf("parsed %+v, %v", cfg, err)
+	}
+	cfg, err = parseRecordArgs([]string{"-u", "0", "-aq"}, &bytes.Buffer{})
+	if err == nil || !strings.Contains(err.Error(), "excludes -p, -u") {
+		t.Errorf("-u with -a: %+v, %v", cfg, err)
+	}
+	cfg, err = parseRecordArgs([]string{"-u", "root"}, &bytes.Buffer{})
+	if err != nil || !cfg.uidSet || cfg.uid != 0 {
+		t.Errorf("-u root: %+v, %v", cfg, err)
+	}
+	cfg, err = parseRecordArgs([]string{"-qd1", "-F99", "sleep", "-d", "5"}, &bytes.Buffer{})
+	if err != nil || !cfg.quiet || cfg.duration != time.Second || cfg.frequency != 99 || !slices.Equal(cfg.command, []string{"sleep", "-d", "5"}) {
+		t.Errorf("grouped short flags: %+v, %v", cfg, err)
+	}
+	if max, err := os.ReadFile(maxSampleRate); err == nil {
+		cfg, err = parseRecordArgs([]string{"-F", "max"}, &bytes.Buffer{})
+		if err != nil || fmt.Sprint(cfg.frequency) != strings.TrimSpace(string(max)) {
+			t.Errorf("-F max: %+v, %v; want %s Hz", cfg, err, max)
+		}
+	}
+}
+
 func TestRecordUsageErrors(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"-F", "99", "-c", "1000"}, "-F and -c are exclusive"},
-		{[]string{"-F", "0"}, "-F must be above 0"},
+		{[]string{"-F", "0"}, "-F: must be above 0"},
 		{[]string{"-c", "0"}, "-c must be above 0"},
 		{[]string{"-p", "12,x"}, `"x" is not a process id`},
 		{[]string{"-p", "0"}, "not a process id"},
@@ -128,7 +169,15 @@ func TestRecordUsageErrors(t *testing.T) {
 		{[]string{"-d", "0"}, "not positive"},
 		{[]string{"-o", ""}, "-o needs a file name"},
 		{[]string{"--cgroup", ""}, "--cgroup needs a path"},
-		{[]string{"-x"}, "flag provided but not defined"},
+		{[]string{"-x"}, "unknown shorthand flag"},
+		{[]string{"--bogus"}, "unknown flag: --bogus"},
+		{[]string{"-F", "lots"}, `"lots" is not a frequency`},
+		{[]string{"--call-graph", "dwarf"}, "--call-graph dwarf is not supported"},
+		{[]string{"--call-graph", "lbr"}, "not supported"},
+		{[]string{"--call-graph", "fp", "--no-call-graph"}, "exclusive"},
+		{[]string{"-q", "-v"}, "-q and -v are exclusive"},
+		{[]string{"-u", "no-such-user-here"}, `no user "no-such-user-here"`},
+		{[]string{"-u", "0", "-p", "1"}, "choose one of"},
 	} {
 		var stdout, stderr bytes.Buffer
 		code := run(append([]string{"record"}, tc.args...), &stdout, &stderr)
@@ -207,18 +256,22 @@ func TestByteSize(t *testing.T) {
 // names the flag the recording used.
 func TestSummaryLostCure(t *testing.T) {
 	for _, tc := range []struct {
-		byPeriod bool
-		want     string
+		byPeriod  bool
+		frequency uint64
+		want      string
 	}{
-		{false, "use a lower -F"},
-		{true, "use a larger -c"},
+		{false, 4000, "use a lower -F"},
+		{true, 0, "use a larger -c"},
 	} {
 		var w bytes.Buffer
 		summarize(&w, &recording{
-			snap:     &aggregate.Snapshot{},
-			stats:    sampler.Stats{LostSamples: 7, Throttles: 2},
-			byPeriod: tc.byPeriod,
-			written:  "x.pb.gz",
+			snap:      &aggregate.Snapshot{},
+			stats:     sampler.Stats{LostSamples: 7, Throttles: 2, Samples: 10},
+			byPeriod:  tc.byPeriod,
+			frequency: tc.frequency,
+			elapsed:   100 * time.Millisecond,
+			cpus:      1,
+			written:   "x.pb.gz",
 		})
 		out := w.String()
 		if n := strings.Count(out, tc.want); n != 2 {
@@ -235,15 +288,54 @@ func TestSummaryLostCure(t *testing.T) {
 func TestSummaryWording(t *testing.T) {
 	var w bytes.Buffer
 	summarize(&w, &recording{
-		snap:    &aggregate.Snapshot{Counters: aggregate.Counters{Samples: 1}},
-		stats:   sampler.Stats{Throttles: 1},
-		written: "x.pb.gz",
+		snap:      &aggregate.Snapshot{Counters: aggregate.Counters{Samples: 1}},
+		stats:     sampler.Stats{Throttles: 1, Samples: 1},
+		frequency: 4000,
+		written:   "x.pb.gz",
 	})
 	out := w.String()
-	for _, want := range []string{": 1 sample, lost 0\n", "throttled sampling 1 time ",
+	for _, want := range []string{": 1 sample, lost 0\n", "throttled sampling 1 time, which cost about 94% of the samples",
 		"kernel.perf_event_max_sample_rate", "kernel.perf_cpu_time_max_percent", "use a lower -F"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestSummaryThrottleThreshold checks that throttling which cost under
+// throttleWarnShare of the samples is no warning, and that -v still counts
+// it.
+func TestSummaryThrottleThreshold(t *testing.T) {
+	// 10 s at 4000 Hz on 2 CPUs: 80000 samples. Each throttle costs
+	// about 16 of them (4 ms at 4000 Hz).
+	for _, tc := range []struct {
+		throttles uint64
+		verbose   bool
+		warn      bool
+		mention   bool
+	}{
+		{0, false, false, false},
+		{3, false, false, false},
+		{3, true, false, true},
+		{49, false, false, false}, // 784 of 80784: 0.97%
+		{51, false, true, true},   // 816 of 80816: 1.01%
+	} {
+		var w bytes.Buffer
+		summarize(&w, &recording{
+			snap:      &aggregate.Snapshot{},
+			stats:     sampler.Stats{Throttles: tc.throttles, Samples: 80000},
+			frequency: 4000,
+			elapsed:   10 * time.Second,
+			cpus:      2,
+			verbose:   tc.verbose,
+			written:   "x.pb.gz",
+		})
+		out := w.String()
+		if got := strings.Contains(out, "warning: the kernel throttled"); got != tc.warn {
+			t.Errorf("%d throttles: warning %v, want %v:\n%s", tc.throttles, got, tc.warn, out)
+		}
+		if got := strings.Contains(out, "throttled sampling"); got != tc.mention {
+			t.Errorf("%d throttles, verbose %v: mentioned %v, want %v:\n%s", tc.throttles, tc.verbose, got, tc.mention, out)
 		}
 	}
 }
@@ -281,5 +373,32 @@ func TestChildExitCode(t *testing.T) {
 	}
 	if got := (&childStatus{err: errors.New("no child")}).exitCode(); got != 1 {
 		t.Errorf("unknown status: exit code %d, want 1", got)
+	}
+}
+
+func TestUserProcesses(t *testing.T) {
+	dir := t.TempDir()
+	for pid, status := range map[string]string{
+		"10":   "Name:\ta\nUid:\t1000\t1000\t1000\t1000\n",
+		"11":   "Name:\tb\nUid:\t0\t1000\t0\t0\n",
+		"12":   "Name:\tc\nUid:\t1000\t0\t0\t0\n",
+		"13":   "Name:\tself\nUid:\t1000\t1000\t1000\t1000\n",
+		"14":   "Name:\tbroken\nUid:\n",
+		"self": "Uid:\t1000\t1000\t1000\t1000\n",
+	} {
+		if err := os.Mkdir(filepath.Join(dir, pid), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, pid, "status"), []byte(status), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pids, err := userProcesses(dir, 1000, 13)
+	slices.Sort(pids)
+	if err != nil || !slices.Equal(pids, []int{10, 12}) {
+		t.Errorf("uid 1000: %v, %v; want [10 12] (real uids, self left out)", pids, err)
+	}
+	if pids, err := userProcesses(dir, 4242, 13); err == nil || !strings.Contains(err.Error(), "no process of uid 4242") {
+		t.Errorf("uid 4242: %v, %v; want an error", pids, err)
 	}
 }
