@@ -357,7 +357,9 @@ func (b *builder) addMappings(snap *aggregate.Snapshot) {
 			infos = append(infos, mi)
 		}
 		mi.samples += weight[i]
-		if !hasFunc(f) || f.File == "" || f.Line == 0 {
+		// pprof refines a user mapping unless told that every location
+		// has its functions, files, lines and inlined calls.
+		if !hasFunc(f) || f.File == "" || f.Line == 0 || !f.InlineKnown {
 			mi.symbolized = false
 		}
 		if f.File == "" || f.Line == 0 {
@@ -442,14 +444,14 @@ func (b *builder) setMappingFlags() {
 			m.HasLineNumbers = m.HasLineNumbers || mi.lines
 		default:
 			if mi.symbolized {
-				m.HasFunctions, m.HasFilenames, m.HasLineNumbers = true, true, true
+				m.HasFunctions, m.HasFilenames, m.HasLineNumbers, m.HasInlineFrames = true, true, true, true
 			}
 		}
 	}
 	// Merged mappings are flagged only if all their parts are.
 	for _, mi := range b.mappings {
 		if mi.kind == symbolize.KindUser && !mi.symbolized {
-			mi.m.HasFunctions, mi.m.HasFilenames, mi.m.HasLineNumbers = false, false, false
+			mi.m.HasFunctions, mi.m.HasFilenames, mi.m.HasLineNumbers, mi.m.HasInlineFrames = false, false, false, false
 		}
 	}
 }
@@ -473,37 +475,46 @@ func hasFunc(f *symbolize.Frame) bool {
 	return f.Func != "" && !strings.HasPrefix(f.Func, "[")
 }
 
-// location makes the profile location of frame f.
+// location makes the profile location of frame f: one line per source
+// position, the calls inlined at its address first, innermost first, as
+// Go's own profiles do.
 func (b *builder) location(id uint64, f *symbolize.Frame) *profile.Location {
 	l := &profile.Location{ID: id, Address: f.Addr}
 	if m := mappingOf(f); m != nil {
 		l.Mapping = b.mappings[m].m
 	}
-	name := f.Func
+	l.Line = make([]profile.Line, 0, len(f.Inlined)+1)
+	for _, in := range f.Inlined {
+		l.Line = append(l.Line, b.line(in.Func, "", in.File, in.Line, in.Column))
+	}
+	l.Line = append(l.Line, b.line(f.Func, f.SystemName, f.File, f.Line, f.Column))
+	return l
+}
+
+// line makes a profile line, adding its function if new.
+func (b *builder) line(name, sys, file string, line, column uint32) profile.Line {
 	if name == "" {
 		name = "[unknown]"
 	}
-	sys := f.SystemName
 	if sys == "" {
 		sys = name
 	}
-	key := funcKey{name: name, systemName: sys, file: f.File}
+	key := funcKey{name: name, systemName: sys, file: file}
 	fn := b.functions[key]
 	if fn == nil {
 		fn = &profile.Function{
 			ID:         uint64(len(b.p.Function) + 1),
 			Name:       name,
 			SystemName: sys,
-			Filename:   f.File,
+			Filename:   file,
 		}
 		b.functions[key] = fn
 		b.p.Function = append(b.p.Function, fn)
 	}
-	if f.Line > 0 && (fn.StartLine == 0 || int64(f.Line) < fn.StartLine) {
+	if line > 0 && (fn.StartLine == 0 || int64(line) < fn.StartLine) {
 		// BTF line info has no function start line: the lowest line seen
 		// stands for it.
-		fn.StartLine = int64(f.Line)
+		fn.StartLine = int64(line)
 	}
-	l.Line = []profile.Line{{Function: fn, Line: int64(f.Line), Column: int64(f.Column)}}
-	return l
+	return profile.Line{Function: fn, Line: int64(line), Column: int64(column)}
 }

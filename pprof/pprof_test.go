@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -227,8 +228,21 @@ func TestMappings(t *testing.T) {
 	if b := byFile["/usr/bin/busy"]; b == nil || b.HasFunctions || b.Offset != 0x2000 {
 		t.Errorf("busy mapping %+v", b)
 	}
-	if d := byFile["/usr/local/bin/driver"]; !d.HasFunctions || d.BuildID == "" {
+	if d := byFile["/usr/local/bin/driver"]; !d.HasFunctions || !d.HasInlineFrames || d.BuildID == "" {
 		t.Errorf("driver mapping %+v", d)
+	}
+	// Inlined calls: one location, innermost first.
+	for _, l := range p.Location {
+		if l.Address != aggregatetest.DriverStart+0x201f {
+			continue
+		}
+		var got []string
+		for _, ln := range l.Line {
+			got = append(got, fmt.Sprintf("%s %s:%d", ln.Function.Name, ln.Function.Filename, ln.Line))
+		}
+		if want := "main.load /src/driver/load.go:40|main.run /src/driver/main.go:30|main.main /src/driver/main.go:12"; strings.Join(got, "|") != want {
+			t.Errorf("inlined location %q, want %q", got, want)
+		}
 	}
 
 	// Functions are deduplicated, BPF ones carry the kernel's name and the
@@ -244,6 +258,33 @@ func TestMappings(t *testing.T) {
 			if f.SystemName != "bpf_prog_9e0bd1a4f4e3b2c1_bpfprof_hot_loop_socket" || f.Filename != "testdata/hot.bpf.c" || f.StartLine != 16 {
 				t.Errorf("hot function %+v", f)
 			}
+		}
+	}
+}
+
+// TestInlineUnknown: a user mapping whose inlined calls are unknown (a
+// stripped Go binary) is left for pprof to symbolize.
+func TestInlineUnknown(t *testing.T) {
+	res := aggregatetest.NewResolver()
+	for _, im := range res.Images[aggregatetest.DriverPID] {
+		for i := range im.Syms {
+			im.Syms[i].InlineUnknown = true
+		}
+	}
+	a, err := aggregate.New(aggregate.Options{CallGraph: true, Resolver: res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range aggregatetest.Records() {
+		a.HandleRecord(r)
+	}
+	p, err := pprof.Build(a.Snapshot(), fixtureMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range p.Mapping {
+		if m.File == "/usr/local/bin/driver" && (m.HasFunctions || m.HasFilenames || m.HasLineNumbers || m.HasInlineFrames) {
+			t.Errorf("driver mapping flagged symbolized: %+v", m)
 		}
 	}
 }

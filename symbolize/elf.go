@@ -108,6 +108,10 @@ type elfSymbols struct {
 	// runtime.text and runtime.etext delimit a Go binary's functions.
 	text, etext, pclntab, epclntab             uint64
 	hasText, hasEtext, hasPclntab, hasEpclntab bool
+	// gofunc is the value of go:func.* (go.func.* before Go 1.20),
+	// where the offsets of functions' inline trees count from.
+	gofunc    uint64
+	hasGofunc bool
 }
 
 // parseSymtab reads the function symbols of an ELF symbol table (the
@@ -141,6 +145,9 @@ func parseSymtab(data, strtab []byte, class elf.Class, order binary.ByteOrder) e
 			continue
 		}
 		str := strtab[name : int(name)+n]
+		if shndx != elf.SHN_UNDEF && (string(str) == "go:func.*" || string(str) == "go.func.*") {
+			out.gofunc, out.hasGofunc = value, true
+		}
 		if shndx != elf.SHN_UNDEF && len(str) > 8 && string(str[:8]) == "runtime." {
 			switch string(str[8:]) {
 			case "text":
@@ -202,12 +209,13 @@ func loadELF(r io.ReaderAt, cached func(buildID string) *objSyms) (*objSyms, err
 	if err != nil {
 		return nil, fmt.Errorf("read ELF symbols: %w", err)
 	}
-	if pcln, size, ok := goPclntab(f, &syms); ok {
+	if pcln, addr, size, ok := goPclntab(f, &syms); ok {
 		text := syms.text
 		if s := f.Section(".text"); s != nil && !syms.hasText {
 			text = s.Addr
 		}
-		if g, err := readPclntab(pcln, size, text); err == nil {
+		fd, fdSize := goFuncdata(f, &syms, pcln, addr, size)
+		if g, err := readPclntab(pcln, size, text, fd, fdSize); err == nil {
 			o.gotab = g
 			// Go functions are named by the pclntab; keep only the
 			// others (C code in cgo binaries), not the marker
@@ -252,29 +260,100 @@ func readSymtab(f *elf.File, typ elf.SectionType) (elfSymbols, []byte, error) {
 	return elfSymbols{}, nil, nil
 }
 
+// goFuncdata returns a reader of a Go binary's funcdata area, from the
+// symbol go:func.* to the end of the section holding it, and its size; nil if it
+// cannot be found. The symbol gives it; without symbols (binaries built
+// with -ldflags=-s, as go test and go run build them), the runtime's
+// module data in .go.module (.noptrdata before Go 1.26) does: the first word pointing to the pclntab
+// at pclnAddr starts it, and in Go 1.20 and later its 41st word is gofunc.
+// (In position-independent binaries those words are filled by relocations
+// at load time, and the area stays unknown.)
+func goFuncdata(f *elf.File, syms *elfSymbols, pcln io.ReaderAt, pclnAddr, pclnSize uint64) (io.ReaderAt, uint64) {
+	gofunc, ok := syms.gofunc, syms.hasGofunc
+	if !ok {
+		gofunc, ok = moduleGofunc(f, pcln, pclnAddr, pclnSize)
+	}
+	if !ok {
+		return nil, 0
+	}
+	for _, s := range f.Sections {
+		if s.Type == elf.SHT_PROGBITS && s.Flags&elf.SHF_ALLOC != 0 && gofunc >= s.Addr && gofunc-s.Addr < s.Size {
+			off := gofunc - s.Addr
+			return io.NewSectionReader(s, int64(off), int64(s.Size-off)), s.Size - off
+		}
+	}
+	return nil, 0
+}
+
+// moduleGofuncWord is the index of gofunc among the words of the runtime's
+// moduledata since Go 1.20 (runtime/symtab.go): the pcHeader pointer, six
+// slices, findfunctab, minpc, maxpc and sixteen more bounds, rodata.
+const moduleGofuncWord = 40
+
+// moduleGofunc finds gofunc in the runtime's module data of a Go 1.20+
+// binary whose pclntab, at pclnAddr, is read through pcln.
+func moduleGofunc(f *elf.File, pcln io.ReaderAt, pclnAddr, pclnSize uint64) (uint64, bool) {
+	var magic [4]byte
+	if _, err := pcln.ReadAt(magic[:], 0); err != nil || pclnVersionOf(f.ByteOrder.Uint32(magic[:])) != pcln120 {
+		return 0, false
+	}
+	ptr := uint64(8)
+	if f.Class == elf.ELFCLASS32 {
+		ptr = 4
+	}
+	// Go 1.26 gives the module data a section of its own.
+	for _, name := range []string{".go.module", ".noptrdata"} {
+		s := f.Section(name)
+		if s == nil || s.Type != elf.SHT_PROGBITS {
+			continue
+		}
+		data, err := s.Data()
+		if err != nil {
+			continue
+		}
+		word := func(off uint64) uint64 {
+			if ptr == 4 {
+				return uint64(f.ByteOrder.Uint32(data[off:]))
+			}
+			return f.ByteOrder.Uint64(data[off:])
+		}
+		for off := uint64(0); off+(moduleGofuncWord+1)*ptr <= uint64(len(data)); off += ptr {
+			// pcHeader, then funcnametab's pointer into the pclntab.
+			if word(off) != pclnAddr {
+				continue
+			}
+			if names := word(off + ptr); names <= pclnAddr || names-pclnAddr >= pclnSize {
+				continue
+			}
+			return word(off + moduleGofuncWord*ptr), true
+		}
+	}
+	return 0, false
+}
+
 // goPclntab locates a Go binary's pclntab: the section .gopclntab
 // (.data.rel.ro.gopclntab in position-independent binaries), else what the
 // symbols runtime.pclntab and runtime.epclntab delimit (external linkers
 // merge the section into others). ok is false if there is none.
-func goPclntab(f *elf.File, syms *elfSymbols) (r io.ReaderAt, size uint64, ok bool) {
+func goPclntab(f *elf.File, syms *elfSymbols) (r io.ReaderAt, addr, size uint64, ok bool) {
 	readable := func(s *elf.Section) bool {
 		return s.Type != elf.SHT_NOBITS && s.Flags&elf.SHF_COMPRESSED == 0
 	}
 	for _, name := range []string{".gopclntab", ".data.rel.ro.gopclntab"} {
 		if s := f.Section(name); s != nil && readable(s) {
-			return s, s.Size, true
+			return s, s.Addr, s.Size, true
 		}
 	}
 	if !syms.hasPclntab || !syms.hasEpclntab || syms.epclntab <= syms.pclntab {
-		return nil, 0, false
+		return nil, 0, 0, false
 	}
 	for _, s := range f.Sections {
 		if readable(s) && syms.pclntab >= s.Addr && syms.epclntab-s.Addr <= s.Size {
 			size := syms.epclntab - syms.pclntab
-			return io.NewSectionReader(s, int64(syms.pclntab-s.Addr), int64(size)), size, true
+			return io.NewSectionReader(s, int64(syms.pclntab-s.Addr), int64(size)), syms.pclntab, size, true
 		}
 	}
-	return nil, 0, false
+	return nil, 0, 0, false
 }
 
 // setSymbols keeps the defined function symbols, one per address, sorted,

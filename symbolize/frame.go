@@ -26,16 +26,43 @@ type Frame struct {
 	SystemName string
 	// Offset is Addr minus the start of Func.
 	Offset uint64
-	// File, Line and Column locate the source: BTF line info for BPF frames,
-	// pclntab for Go binaries. File is empty when unknown.
+	// File, Line and Column locate the source in Func: BTF line info for
+	// BPF frames, pclntab for Go binaries. File is empty when unknown.
+	// Where calls are inlined at Addr, they locate the outermost of those
+	// calls.
 	File         string
 	Line, Column uint32
+	// Inlined lists, innermost first, the calls inlined into Func at
+	// Addr: Inlined[0] is the function whose code Addr is, at Addr's
+	// source position; each next one called the one before it, at its
+	// position; Func called the last, at File:Line. Empty where Addr is
+	// Func's own code, or inlining is unknown. Shared: never modified.
+	Inlined []Line
+	// InlineKnown says the symbolizer read the inline information of
+	// Addr's code (a Go pclntab's inline tree): Inlined is then the whole
+	// chain. False for ELF symbols without it and for stripped Go
+	// binaries, whose inlined calls then show as their caller.
+	InlineKnown bool
 	// Source is the text of the source line BTF carries, for BPF frames.
 	Source string
 	// Mapping is the object holding the address; nil when unknown.
 	Mapping *Mapping
 	// Prog is the BPF program for BPF frames, nil otherwise.
 	Prog *Prog
+}
+
+// Line is one source position in a chain of inlined calls.
+type Line struct {
+	// Func is the function's name, File its source file, "" if unknown.
+	Func, File   string
+	Line, Column uint32
+}
+
+// Lines appends to dst the source positions of f, innermost first: those
+// of its inlined calls, then its own.
+func (f *Frame) Lines(dst []Line) []Line {
+	dst = append(dst, f.Inlined...)
+	return append(dst, Line{Func: f.Func, File: f.File, Line: f.Line, Column: f.Column})
 }
 
 // Mapping is an object code lives in: the kernel, one BPF program's JIT

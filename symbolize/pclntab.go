@@ -65,9 +65,26 @@ type goTable struct {
 	files     string
 	fileEnds  []uint32
 	unitFiles []uint32
-	// tabs holds the pc-file and pc-line tables, in the pclntab's encoding.
+	// tabs holds the pc-file, pc-line and pc-inline tables, in the
+	// pclntab's encoding.
 	tabs    string
 	quantum uint32
+	// inl holds the inline trees of the functions, each function's
+	// entries together from its goFunc.inl; inlNames the names of the
+	// inlined functions, which may have no entry of their own.
+	inl      []goInline
+	inlNames string
+	// noInline says the table's Go version keeps inline trees in a form
+	// not read (before Go 1.18): no function's inlining is known.
+	noInline bool
+}
+
+// goInline is one call inlined into a function: the called function, and
+// the pc (from the function's entry) of an instruction whose source
+// position is the call site.
+type goInline struct {
+	nameStart, nameEnd uint32
+	parentPC           uint32
 }
 
 // goFunc is one function of a goTable.
@@ -79,6 +96,12 @@ type goFunc struct {
 	// pcfile and pcln locate the function's tables in tabs, noFile if it
 	// has none.
 	pcfile, pcln uint32
+	// pcinl locates the table of inline tree indexes in tabs, noFile if
+	// nothing is inlined into the function. inl is the first of its
+	// inline tree entries in goTable.inl, noFile if the tree could not be
+	// read: the binary has no go:func.* symbol (stripped), a Go before
+	// 1.18 (whose trees are pointers), or a malformed tree.
+	pcinl, inl uint32
 }
 
 // pclnWindowSize is how much of a pclntab a window holds at least.
@@ -359,14 +382,21 @@ func uvarintAt[S ~string | ~[]byte](s S, i int) (v uint32, next int, ok bool) {
 // readPclntab builds the goTable of a Go binary's pclntab (the .gopclntab
 // section, runtime.pclntab to runtime.epclntab), size bytes read through
 // r. text is the address of runtime.text, from which Go 1.18+ tables
-// count entries.
-func readPclntab(ra io.ReaderAt, size uint64, text uint64) (*goTable, error) {
+// count entries. funcdata reads the funcdata area from the symbol
+// "go:func.*" on, funcdataSize bytes of it; nil if it was not found: the
+// inline trees are then unknown.
+func readPclntab(ra io.ReaderAt, size uint64, text uint64, funcdata io.ReaderAt, funcdataSize uint64) (*goTable, error) {
 	r := newPclnReader(ra, size)
 	l, err := r.layout()
 	if err != nil {
 		return nil, err
 	}
 	g := &goTable{quantum: l.quantum}
+	var fd *pclnWindow
+	if funcdata != nil && l.relative {
+		fd = &pclnWindow{r: funcdata, size: funcdataSize}
+	}
+	inl := inlReader{names: map[uint32][2]uint32{}}
 	if g.unitFiles, g.fileEnds, g.files, err = r.fileSlots(&l); err != nil {
 		return nil, err
 	}
@@ -435,23 +465,29 @@ func readPclntab(ra io.ReaderAt, size uint64, text uint64) (*goTable, error) {
 		}
 		fn, _ := r.function(&l, i)
 		names.Write(fn.name)
-		f := goFunc{nameEnd: uint32(names.Len()), unit: fn.unit, pcfile: noFile, pcln: noFile}
+		f := goFunc{nameEnd: uint32(names.Len()), unit: fn.unit, pcfile: noFile, pcln: noFile, pcinl: noFile, inl: noFile}
 		for k, t := range fn.tabs {
 			if t == 0 {
 				continue
 			}
 			loc := tabLocs[t]
+			b, ok := r.tabs.at(l.tabBase+uint64(t), uint64(loc.n))
+			if !ok || len(b) < int(loc.n) {
+				return nil, errPclntab // the file changed under us
+			}
 			if uint32(tabs.Len()) == loc.off {
-				b, ok := r.tabs.at(l.tabBase+uint64(t), uint64(loc.n))
-				if !ok || len(b) < int(loc.n) {
-					return nil, errPclntab // the file changed under us
-				}
 				tabs.Write(b[:loc.n])
 			}
-			if k == 0 {
+			switch k {
+			case 0:
 				f.pcfile = loc.off
-			} else {
+			case 1:
 				f.pcln = loc.off
+			case 2:
+				f.pcinl = loc.off
+				if fd != nil && fn.inlTree != noFile {
+					f.inl = inl.read(g, r, &l, fd, fn.inlTree, pcMaxValue(b[:loc.n]))
+				}
 			}
 		}
 		g.funcs[i] = f
@@ -460,18 +496,107 @@ func readPclntab(ra io.ReaderAt, size uint64, text uint64) (*goTable, error) {
 		return nil, errPclntab
 	}
 	g.names, g.tabs = names.String(), tabs.String()
+	g.inlNames = inl.buf.String()
+	g.noInline = l.version == pcln12 || l.version == pcln116
 	return g, nil
+}
+
+// maxInlTree bounds the entries of one function's inline tree.
+const maxInlTree = 1 << 16
+
+// inlReader reads functions' inline trees into a goTable, keeping each
+// inlined function's name once.
+type inlReader struct {
+	buf   strings.Builder
+	names map[uint32][2]uint32 // by name offset
+}
+
+// read appends to g.inl the inline tree at off in the funcdata area, of
+// entries 0 to last, and returns the index of its first entry; noFile if
+// the tree cannot be read.
+func (ir *inlReader) read(g *goTable, r *pclnReader, l *pclnLayout, fd *pclnWindow, off uint32, last int32) uint32 {
+	if last < 0 || last >= maxInlTree {
+		return noFile
+	}
+	// Go 1.20 and later: funcID, 3 bytes of padding, nameOff, parentPc,
+	// startLine. Go 1.18 and 1.19: parent (16 bits), funcID, a byte of
+	// padding, file, line, nameOff, parentPc.
+	size, nameAt := uint64(16), uint64(4)
+	if l.version == pcln118 {
+		size, nameAt = 20, 12
+	}
+	n := uint64(last) + 1
+	b, ok := fd.at(uint64(off), n*size)
+	if !ok || uint64(len(b)) < n*size {
+		return noFile
+	}
+	// The window may move while names are read: copy the tree.
+	tree := slices.Clone(b[:n*size])
+	first := len(g.inl)
+	for i := range n {
+		e := tree[i*size:]
+		nameOff, parentPC := r.order.Uint32(e[nameAt:]), r.order.Uint32(e[nameAt+4:])
+		loc, seen := ir.names[nameOff]
+		if !seen {
+			name, ok := r.names.cstring(l.nameBase + uint64(nameOff))
+			if !ok || ir.buf.Len()+len(name) > math.MaxUint32 {
+				g.inl = g.inl[:first]
+				return noFile
+			}
+			loc = [2]uint32{uint32(ir.buf.Len()), uint32(ir.buf.Len() + len(name))}
+			ir.buf.Write(name)
+			ir.names[nameOff] = loc
+		}
+		g.inl = append(g.inl, goInline{nameStart: loc[0], nameEnd: loc[1], parentPC: parentPC})
+	}
+	return uint32(first)
+}
+
+// pcMaxValue returns the largest value of the pc-value table tab, -1 if
+// none is above it.
+func pcMaxValue(tab []byte) int32 {
+	val, hi := int32(-1), int32(-1)
+	for i, first := 0, true; ; first = false {
+		uv, next, ok := uvarintAt(tab, i)
+		if !ok || (uv == 0 && !first) {
+			return hi
+		}
+		if _, i, ok = uvarintAt(tab, next); !ok {
+			return hi
+		}
+		val += unzigzag(uv)
+		hi = max(hi, val)
+	}
+}
+
+// unzigzag decodes a zigzag-encoded delta: the low bit is the sign.
+func unzigzag(uv uint32) int32 {
+	d := int32(uv >> 1)
+	if uv&1 != 0 {
+		d = ^d
+	}
+	return d
 }
 
 // pclnFunc is what a function's record gives.
 type pclnFunc struct {
 	// name is valid until the next name is read.
 	name []byte
-	// tabs are the offsets of its pc-file and pc-line tables from the
-	// table base, 0 for none.
-	tabs [2]uint32
+	// tabs are the offsets of its pc-file, pc-line and (Go 1.18+)
+	// pc-inline tables from the table base, 0 for none.
+	tabs [3]uint32
 	unit uint32
+	// inlTree is the offset of its inline tree in the funcdata area,
+	// noFile if none.
+	inlTree uint32
 }
+
+// Indexes of the inline tables in a function's pcdata and funcdata
+// (runtime/symtab.go: PCDATA_InlTreeIndex, FUNCDATA_InlTree).
+const (
+	pcdataInlTreeIndex = 2
+	funcdataInlTree    = 3
+)
 
 // function reads function i's record.
 func (r *pclnReader) function(l *pclnLayout, i uint64) (pclnFunc, bool) {
@@ -492,7 +617,34 @@ func (r *pclnReader) function(l *pclnLayout, i uint64) (pclnFunc, bool) {
 			return fn, false
 		}
 	}
-	fn.tabs = [2]uint32{pcfile, pcln}
+	fn.tabs = [3]uint32{pcfile, pcln, 0}
+	fn.inlTree = noFile
+	if l.relative {
+		// Since Go 1.18 the record ends with a word whose last byte is
+		// nfuncdata (field 9; 10 since Go 1.20 added startLine), then
+		// npcdata pcdata table offsets and nfuncdata funcdata offsets
+		// from go:func.*, ^0 for none.
+		last := uint64(10)
+		if l.version == pcln118 {
+			last = 9
+		}
+		npcdata, ok1 := r.field(l, rec, 7)
+		word, ok2 := r.records.at(rec+4+(last-1)*4, 4)
+		if !ok1 || !ok2 || len(word) < 4 {
+			return fn, false
+		}
+		nfuncdata := uint64(word[3])
+		if npcdata > pcdataInlTreeIndex {
+			if fn.tabs[2], ok = r.field(l, rec, last+1+pcdataInlTreeIndex); !ok {
+				return fn, false
+			}
+		}
+		if nfuncdata > funcdataInlTree {
+			if fn.inlTree, ok = r.field(l, rec, last+1+uint64(npcdata)+funcdataInlTree); !ok {
+				return fn, false
+			}
+		}
+	}
 	fn.name, ok = r.names.cstring(l.nameBase + uint64(nameOff))
 	return fn, ok
 }
@@ -554,10 +706,22 @@ func (g *goTable) end() uint64 { return g.start + uint64(g.entries[len(g.funcs)]
 
 // lookup names the Go function holding pc, with the source file and line
 // of pc. For code inlined into it, the file and line are those of the
-// inlined callee: the tables describe the innermost call.
+// inlined callee: the tables describe the innermost call (inlined gives the
+// chain).
 func (g *goTable) lookup(pc uint64) (name string, entry uint64, file string, line uint32, ok bool) {
-	if !g.contains(pc) {
+	i, ok := g.find(pc)
+	if !ok {
 		return "", 0, "", 0, false
+	}
+	file, line = g.pos(i, pc)
+	return g.funcName(i), g.funcEntry(i), file, line, true
+}
+
+// find returns the index of the function holding pc; ok is false outside
+// the table or for a function without a name.
+func (g *goTable) find(pc uint64) (int, bool) {
+	if !g.contains(pc) {
+		return 0, false
 	}
 	rel := uint32(pc - g.start)
 	lo, hi := 0, len(g.funcs)
@@ -570,22 +734,68 @@ func (g *goTable) lookup(pc uint64) (name string, entry uint64, file string, lin
 		}
 	}
 	i := lo - 1
-	f := &g.funcs[i]
+	return i, g.funcName(i) != ""
+}
+
+// funcName returns the name of function i.
+func (g *goTable) funcName(i int) string {
 	begin := uint32(0)
 	if i > 0 {
 		begin = g.funcs[i-1].nameEnd
 	}
-	if name = g.names[begin:f.nameEnd]; name == "" {
-		return "", 0, "", 0, false
-	}
-	entry = g.start + uint64(g.entries[i])
+	return g.names[begin:g.funcs[i].nameEnd]
+}
+
+// funcEntry returns the entry of function i.
+func (g *goTable) funcEntry(i int) uint64 { return g.start + uint64(g.entries[i]) }
+
+// pos returns the source file and line of pc in function i, as the
+// tables give them: those of the innermost inlined call.
+func (g *goTable) pos(i int, pc uint64) (file string, line uint32) {
+	f := &g.funcs[i]
+	entry := g.funcEntry(i)
 	if v := g.pcvalue(f.pcln, entry, pc); v > 0 {
 		line = uint32(v)
 	}
 	if v := g.pcvalue(f.pcfile, entry, pc); v >= 0 {
 		file = g.file(uint64(f.unit) + uint64(v))
 	}
-	return name, entry, file, line, true
+	return file, line
+}
+
+// maxInlDepth bounds the inline chain of one pc, against malformed trees
+// whose parents loop.
+const maxInlDepth = 256
+
+// inlined appends to dst, innermost first, the calls inlined into
+// function i at pc, each with its source position, as the runtime's
+// CallersFrames expands them; outer is the pc in function i whose position
+// is that of the outermost call (pc if nothing is inlined there). known is
+// false if the function's inline tree could not be read: dst then holds
+// nothing of it.
+func (g *goTable) inlined(dst []Line, i int, pc uint64) (calls []Line, outer uint64, known bool) {
+	f := &g.funcs[i]
+	if f.pcinl == noFile {
+		return dst, pc, !g.noInline
+	}
+	if f.inl == noFile {
+		return dst, pc, false
+	}
+	entry, n, at := g.funcEntry(i), len(dst), pc
+	for range maxInlDepth {
+		ix := g.pcvalue(f.pcinl, entry, at)
+		if ix < 0 {
+			return dst, at, true
+		}
+		if uint64(f.inl)+uint64(ix) >= uint64(len(g.inl)) {
+			break
+		}
+		e := &g.inl[int(f.inl)+int(ix)]
+		file, line := g.pos(i, at)
+		dst = append(dst, Line{Func: g.inlNames[e.nameStart:e.nameEnd], File: file, Line: line})
+		at = entry + uint64(e.parentPC)
+	}
+	return dst[:n], pc, false
 }
 
 // file returns the name of the file in slot i, "" if none.
@@ -623,12 +833,7 @@ func (g *goTable) pcvalue(off uint32, entry, pc uint64) int32 {
 		if pcDelta, i, ok = uvarintAt(g.tabs, next); !ok {
 			return -1
 		}
-		// Zigzag: the low bit is the sign.
-		delta := int32(uv >> 1)
-		if uv&1 != 0 {
-			delta = ^delta
-		}
-		val += delta
+		val += unzigzag(uv)
 		at += uint64(pcDelta) * uint64(g.quantum)
 		if pc < at {
 			return val
@@ -638,6 +843,6 @@ func (g *goTable) pcvalue(off uint32, entry, pc uint64) int32 {
 
 // memSize estimates the bytes the table holds.
 func (g *goTable) memSize() int {
-	return 4*cap(g.entries) + 16*cap(g.funcs) + len(g.names) + len(g.files) +
-		4*cap(g.fileEnds) + 4*cap(g.unitFiles) + len(g.tabs)
+	return 4*cap(g.entries) + 24*cap(g.funcs) + len(g.names) + len(g.files) +
+		4*cap(g.fileEnds) + 4*cap(g.unitFiles) + len(g.tabs) + 12*cap(g.inl) + len(g.inlNames)
 }

@@ -289,7 +289,7 @@ func synthProgram(quantum uint64, old bool) (funcs []synthFunc, units [][]int, f
 
 // parsePclntab reads a pclntab from memory.
 func parsePclntab(data []byte, text uint64) (*goTable, error) {
-	return readPclntab(bytes.NewReader(data), uint64(len(data)), text)
+	return readPclntab(bytes.NewReader(data), uint64(len(data)), text, nil, 0)
 }
 
 // compareGosym checks goTable lookups against debug/gosym's on pcs.

@@ -260,8 +260,8 @@ func (s *Symbolizer) procLocked(pid uint32) *process {
 //
 // Functions come from the ELF symbol table (.symtab, else .dynsym) and,
 // for Go binaries, from the pclntab with file and line (the ELF symbols
-// then name only C code, in cgo binaries); inlined Go calls give the outer
-// function with the inlined callee's file and line. An address without a
+// then name only C code, in cgo binaries); calls inlined at the address
+// come in Frame.Inlined, from the pclntab's inline trees. An address without a
 // symbol gives "FILE+0xOFFSET", OFFSET being the offset in the file.
 func (s *Symbolizer) User(pid uint32, addr, time uint64) Frame {
 	s.noteSampleTime(time)
@@ -296,8 +296,11 @@ func (s *Symbolizer) userFrameLocked(m *userMap, addr uint64) Frame {
 	if o.syms != nil {
 		va := o.syms.vaddr(off)
 		if g := o.syms.gotab; g != nil {
-			if name, entry, file, line, ok := g.lookup(va); ok {
-				fr.Func, fr.Offset, fr.File, fr.Line = name, va-entry, file, line
+			if i, ok := g.find(va); ok {
+				fr.Func, fr.Offset = g.funcName(i), va-g.funcEntry(i)
+				var at uint64
+				fr.Inlined, at, fr.InlineKnown = g.inlined(nil, i, va)
+				fr.File, fr.Line = g.pos(i, at)
 				return fr
 			}
 		}

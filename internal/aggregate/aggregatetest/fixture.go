@@ -90,7 +90,8 @@ func NewResolver() *Resolver {
 				Mapping: &symbolize.Mapping{Kind: symbolize.KindUser, Start: DriverStart, Limit: DriverStart + 0x100000, Offset: 0, File: "/usr/local/bin/driver", BuildID: "6472697665722d6275696c642d6964"},
 				Syms: []Sym{
 					{Addr: DriverStart + 0x1000, Size: 0x100, Name: "runtime.main", File: "/usr/lib/go/src/runtime/proc.go", Line: 283},
-					{Addr: DriverStart + 0x2000, Size: 0x100, Name: "main.main", File: "/src/driver/main.go", Line: 12},
+					{Addr: DriverStart + 0x2000, Size: 0x100, Name: "main.main", File: "/src/driver/main.go", Line: 12,
+						Inlined: []symbolize.Line{{Func: "main.load", File: "/src/driver/load.go", Line: 40}, {Func: "main.run", File: "/src/driver/main.go", Line: 30}}},
 					{Addr: DriverStart + 0x3000, Size: 0x100, Name: "syscall.Syscall6", File: "/usr/lib/go/src/syscall/syscall_linux.go", Line: 95},
 				},
 			}},

@@ -21,6 +21,11 @@ type Sym struct {
 	// File and Line locate the function's first line (user functions).
 	File string
 	Line uint32
+	// Inlined are the calls inlined into every address of the function
+	// (user functions; a user function with a File has its inlining
+	// known unless InlineUnknown, as in a stripped Go binary).
+	Inlined       []symbolize.Line
+	InlineUnknown bool
 }
 
 // LineAt is one row of a BPF program's JIT line table: code from Addr up to
@@ -105,6 +110,7 @@ func (r *Resolver) User(pid uint32, addr, time uint64) symbolize.Frame {
 		f := symbolize.Frame{Kind: symbolize.KindUser, Addr: addr, Mapping: m}
 		if s, ok := find(im.Syms, addr); ok {
 			f.Func, f.Offset, f.File, f.Line = s.Name, addr-s.Addr, s.File, s.Line
+			f.Inlined, f.InlineKnown = s.Inlined, s.File != "" && !s.InlineUnknown
 		} else {
 			// As the symbolizer names an address without a symbol, and
 			// as it does, once.
