@@ -68,13 +68,19 @@ func TestLiveSnapshots(t *testing.T) {
 	id, stop := driveProgram(t, "hot")
 	defer stop()
 
+	tr := sess.NewTracker()
 	sess.Start(context.Background())
-	var last uint64
+	var last, deltas uint64
 	for {
 		select {
 		case <-sess.Done():
 			t.Fatalf("run ended early: %v", sess.Err())
 		case <-time.After(50 * time.Millisecond):
+		}
+		for _, p := range tr.Next().Programs {
+			if p.Prog.ID == id {
+				deltas += p.Samples
+			}
 		}
 		snap := sess.Snapshot()
 		n := programSamples(snap, id)
@@ -97,8 +103,21 @@ func TestLiveSnapshots(t *testing.T) {
 	if err := sess.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := programSamples(sess.Snapshot(), id); n < last {
+	final := sess.Snapshot()
+	if n := programSamples(final, id); n < last {
 		t.Errorf("after Close: %d samples of program %d, want at least %d", n, id, last)
+	}
+	for _, p := range tr.Next().Programs {
+		if p.Prog.ID == id {
+			deltas += p.Samples
+		}
+	}
+	if n := programSamples(final, id); deltas != n {
+		t.Errorf("deltas of program %d sum to %d samples, the snapshot has %d", id, deltas, n)
+	}
+	// The program's leaf samples land on its JIT instructions.
+	if len(aggregate.SelfByAddr(final.Addrs, id)) == 0 {
+		t.Errorf("no self samples by address in program %d", id)
 	}
 	if err := sess.Close(); err != nil {
 		t.Errorf("second Close: %v", err)

@@ -280,6 +280,12 @@ func (s *Session) Close() error {
 // Snapshot returns an immutable copy of everything counted so far.
 func (s *Session) Snapshot() *aggregate.Snapshot { return s.agg.Snapshot() }
 
+// NewTracker returns a Tracker whose first Delta holds everything counted
+// so far, and each later one what was counted since the one before: per
+// program, source line, JIT address and stack (aggregate.Payers sums a
+// Delta's stacks by process and CPU). Each consumer takes its own.
+func (s *Session) NewTracker() *aggregate.Tracker { return s.agg.NewTracker() }
+
 // Aggregator returns the session's aggregate, for what the Session does
 // not wrap.
 func (s *Session) Aggregator() *aggregate.Aggregator { return s.agg }

@@ -96,10 +96,16 @@ type Aggregator struct {
 	progs      []progCount
 	lineIndex  map[lineKey]uint32
 	lines      []lineCount
+	addrs      []addrCount
 	commIndex  map[string]uint32
 	comms      []string
 	stackIndex map[string]uint32
 	stacks     []stackCount
+	// lastStacks are the Stacks of the latest Snapshot, and touched the
+	// indexes of the stacks counted since: the next Snapshot copies the
+	// one and updates the other, rather than building every Stack anew.
+	lastStacks []Stack
+	touched    []uint32
 	arena      []uint32
 	counters   Counters
 	start, end uint64
@@ -121,6 +127,7 @@ type locKey struct {
 type locInfo struct {
 	prog uint32 // index+1 into progs for BPF frames, 0 otherwise
 	line uint32 // index+1 into lines for BPF frames, 0 otherwise
+	addr uint32 // index+1 into addrs for BPF frames, 0 otherwise
 }
 
 type lineKey struct {
@@ -150,12 +157,21 @@ type lineCount struct {
 	samples, self, time uint64
 }
 
+// addrCount counts the self samples at one address of a BPF program's JIT
+// image: samples whose leaf is that instruction.
+type addrCount struct {
+	loc          uint32 // location id
+	prog         uint32 // index+1 into progs
+	self, period uint64
+}
+
 type stackCount struct {
 	locs          []uint32
 	pid, tid, cpu uint32
 	comm          uint32 // index into comms
 	prog          uint32 // index+1 into progs, 0 without a BPF frame
 	count, period uint64
+	touched       bool // in Aggregator.touched
 }
 
 // New returns an Aggregator. It fails only without a Resolver.
@@ -374,6 +390,11 @@ func (a *Aggregator) sample(s *sampler.Sample) {
 		p := &a.progs[prog-1]
 		p.samples++
 		p.time += s.Period
+		if self && info.addr != 0 {
+			ac := &a.addrs[info.addr-1]
+			ac.self++
+			ac.period += s.Period
+		}
 		if info.line != 0 {
 			l := &a.lines[info.line-1]
 			l.samples++
@@ -400,6 +421,10 @@ func (a *Aggregator) sample(s *sampler.Sample) {
 		st := &a.stacks[i]
 		st.count++
 		st.period += s.Period
+		if !st.touched && int(i) < len(a.lastStacks) {
+			st.touched = true
+			a.touched = append(a.touched, i)
+		}
 		a.counters.Kept++
 		return
 	}
@@ -496,8 +521,12 @@ func (a *Aggregator) intern(f *symbolize.Frame, pid uint32) uint32 {
 		info.line = l
 	}
 	a.locs = append(a.locs, *f)
-	a.locInfo = append(a.locInfo, info)
 	id := uint32(len(a.locs))
+	if info.prog != 0 {
+		a.addrs = append(a.addrs, addrCount{loc: id, prog: info.prog})
+		info.addr = uint32(len(a.addrs))
+	}
+	a.locInfo = append(a.locInfo, info)
 	a.locIndex[k] = id
 	return id
 }
@@ -522,7 +551,9 @@ func (a *Aggregator) Counters() Counters {
 
 // Snapshot returns an immutable copy of everything counted so far. It costs
 // time in proportion to the distinct stacks, lines and programs, not to the
-// samples, and does not stop the aggregation for longer than that copy.
+// samples, and does not stop the aggregation for longer than that copy:
+// the stacks of the previous Snapshot are copied whole, and only those
+// counted since, or new, are built again.
 func (a *Aggregator) Snapshot() *Snapshot {
 	a.mu.Lock()
 	s := &Snapshot{
@@ -534,7 +565,20 @@ func (a *Aggregator) Snapshot() *Snapshot {
 		Programs:  make([]Program, len(a.progs)),
 		Lines:     make([]Line, len(a.lines)),
 	}
-	for i, st := range a.stacks {
+	for _, ac := range a.addrs {
+		if ac.self != 0 {
+			s.Addrs = append(s.Addrs, a.addr(&ac, ac.self, ac.period))
+		}
+	}
+	copy(s.Stacks, a.lastStacks)
+	for _, i := range a.touched {
+		st := &a.stacks[i]
+		s.Stacks[i].Count, s.Stacks[i].Period = st.count, st.period
+		st.touched = false
+	}
+	a.touched = a.touched[:0]
+	for i := len(a.lastStacks); i < len(a.stacks); i++ {
+		st := &a.stacks[i]
 		s.Stacks[i] = Stack{
 			Locations: st.locs,
 			PID:       st.pid,
@@ -548,6 +592,7 @@ func (a *Aggregator) Snapshot() *Snapshot {
 			s.Stacks[i].Prog = a.progs[st.prog-1].prog
 		}
 	}
+	a.lastStacks = s.Stacks
 	for i, p := range a.progs {
 		s.Programs[i] = Program{Prog: p.prog, Samples: p.samples, Self: p.self, Period: p.time}
 	}
@@ -559,10 +604,35 @@ func (a *Aggregator) Snapshot() *Snapshot {
 	}
 	a.mu.Unlock()
 
-	slices.SortStableFunc(s.Programs, func(x, y Program) int {
+	sortPrograms(s.Programs)
+	sortLines(s.Lines)
+	sortAddrs(s.Addrs)
+	return s
+}
+
+// addr returns the Addr of ac with the given counts. mu must be held.
+func (a *Aggregator) addr(ac *addrCount, self, period uint64) Addr {
+	f := &a.locs[ac.loc-1]
+	return Addr{Prog: a.progs[ac.prog-1].prog, Addr: f.Addr, Func: f.Func, Location: ac.loc, Self: self, Period: period}
+}
+
+// sortAddrs sorts addresses by program id, then address.
+func sortAddrs(as []Addr) {
+	slices.SortFunc(as, func(x, y Addr) int {
+		return cmp.Or(cmp.Compare(x.Prog.ID, y.Prog.ID), cmp.Compare(x.Addr, y.Addr))
+	})
+}
+
+// sortPrograms sorts programs by samples, most first, then by id.
+func sortPrograms(ps []Program) {
+	slices.SortStableFunc(ps, func(x, y Program) int {
 		return cmp.Or(cmp.Compare(y.Samples, x.Samples), cmp.Compare(x.Prog.ID, y.Prog.ID))
 	})
-	slices.SortStableFunc(s.Lines, func(x, y Line) int {
+}
+
+// sortLines sorts lines by program id, file, line and function.
+func sortLines(ls []Line) {
+	slices.SortStableFunc(ls, func(x, y Line) int {
 		return cmp.Or(
 			cmp.Compare(x.Prog.ID, y.Prog.ID),
 			cmp.Compare(x.File, y.File),
@@ -570,5 +640,4 @@ func (a *Aggregator) Snapshot() *Snapshot {
 			cmp.Compare(x.Func, y.Func),
 		)
 	})
-	return s
 }

@@ -1,7 +1,9 @@
 package aggregate
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 
 	"github.com/bpfprof/bpfprof/symbolize"
 )
@@ -45,6 +47,10 @@ type Snapshot struct {
 	// Lines are the source lines of the innermost BPF frames of samples,
 	// by program id, file and line.
 	Lines []Line
+	// Addrs are the self samples of BPF programs by instruction address
+	// in their JIT images (samples whose leaf frame is BPF code), by
+	// program id and address; only addresses with samples.
+	Addrs []Addr
 }
 
 // Location returns the frame of location id (from 1).
@@ -87,4 +93,81 @@ type Line struct {
 	// Samples have their innermost BPF frame on this line; Self have their
 	// leaf on it. Period sums the periods of Samples.
 	Samples, Self, Period uint64
+}
+
+// Addr is the self sample count at one instruction address of a BPF
+// program's JIT image: the samples taken while that instruction ran.
+type Addr struct {
+	Prog *symbolize.Prog
+	// Addr is the instruction's kernel address; Func the BPF function
+	// holding it.
+	Addr uint64
+	Func string
+	// Location is the id of the address's location.
+	Location uint32
+	// Self is the number of samples whose leaf is this instruction;
+	// Period sums their periods.
+	Self, Period uint64
+}
+
+// SelfByAddr returns the self samples of program id by instruction
+// address: the per-JIT-instruction heat that annotate shows.
+func SelfByAddr(addrs []Addr, id uint32) map[uint64]uint64 {
+	m := make(map[uint64]uint64)
+	for _, a := range addrs {
+		if a.Prog.ID == id {
+			m[a.Addr] += a.Self
+		}
+	}
+	return m
+}
+
+// Payer is who pays for a BPF program's samples: the process that was
+// running, on which CPU, when the program was sampled.
+type Payer struct {
+	// Prog is the program of the innermost BPF frame; nil for samples
+	// outside BPF.
+	Prog *symbolize.Prog
+	PID  uint32
+	Comm string
+	CPU  uint32
+	// Samples and Period sum the stacks' counts.
+	Samples, Period uint64
+}
+
+// Payers sums stacks by program, process and CPU, most samples first. It
+// serves a Snapshot's Stacks as well as a Delta's.
+func Payers(stacks []Stack) []Payer {
+	type key struct {
+		prog     *symbolize.Prog
+		pid, cpu uint32
+		comm     string
+	}
+	idx := make(map[key]int)
+	var ps []Payer
+	for i := range stacks {
+		st := &stacks[i]
+		k := key{st.Prog, st.PID, st.CPU, st.Comm}
+		j, ok := idx[k]
+		if !ok {
+			j = len(ps)
+			idx[k] = j
+			ps = append(ps, Payer{Prog: st.Prog, PID: st.PID, Comm: st.Comm, CPU: st.CPU})
+		}
+		ps[j].Samples += st.Count
+		ps[j].Period += st.Period
+	}
+	slices.SortFunc(ps, func(x, y Payer) int {
+		return cmp.Or(cmp.Compare(y.Samples, x.Samples), cmp.Compare(progID(x.Prog), progID(y.Prog)),
+			cmp.Compare(x.PID, y.PID), cmp.Compare(x.CPU, y.CPU), cmp.Compare(x.Comm, y.Comm))
+	})
+	return ps
+}
+
+// progID is p's id, 0 for nil.
+func progID(p *symbolize.Prog) uint32 {
+	if p == nil {
+		return 0
+	}
+	return p.ID
 }

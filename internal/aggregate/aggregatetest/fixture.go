@@ -193,3 +193,23 @@ func Records() []sampler.Record {
 	)
 	return rs
 }
+
+// Synthetic returns one sample of each of n distinct stacks, shaped like a
+// busy machine under a live view: the hot-loop program at each of its 256
+// JIT addresses, called from the driver's threads (one thread per 256
+// stacks) on two CPUs, times t onwards. Feeding the same samples again
+// counts the same stacks again.
+func Synthetic(n int, t uint64) []*sampler.Sample {
+	ss := make([]*sampler.Sample, n)
+	under := kernelUnder(KernelStart + 0x4080)
+	for i := range ss {
+		kernel := append([]uint64{HotStart + uint64(i%256)}, under...)
+		tid := uint32(DriverPID + 1 + i/256)
+		ss[i] = &sampler.Sample{
+			Common: sampler.Common{Time: t + uint64(i), CPU: uint32(i/256) % 2},
+			IP:     kernel[0], PID: DriverPID, TID: tid, Period: 1_000_000,
+			Kernel: kernel, User: driverUser,
+		}
+	}
+	return ss
+}
