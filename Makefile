@@ -10,6 +10,7 @@ CLANG    ?= clang
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror \
 	-fdebug-compilation-dir=. -fdebug-prefix-map=.=
 BPF_SRCS := $(wildcard testdata/*.bpf.c)
+BPF_SRCS += stat/bpf/counter.bpf.c
 BPF_OBJS := $(BPF_SRCS:.c=.o)
 
 .PHONY: all build test generate bench demo lint clean fuzz
@@ -27,6 +28,9 @@ generate: $(BPF_OBJS)
 	$(GO) generate ./...
 
 testdata/%.bpf.o: testdata/%.bpf.c testdata/bpf_helpers.h
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+stat/bpf/%.bpf.o: stat/bpf/%.bpf.c testdata/bpf_helpers.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 bench: build
