@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -12,12 +11,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/stat"
 )
 
-const statSynopsis = "[PROG ...] [-e EVENT[,EVENT...]] [-d DURATION | -- COMMAND [ARGS]] [-I INTERVAL] [-r N] [--json | -x SEP] [--sort COLUMN] [--top N] [--latency]\n\n" +
+const statSynopsis = "[PROG ...] [-e EVENT[,EVENT...]] [-d DURATION | -- COMMAND [ARGS]] [-I INTERVAL] [-r N] [-j | -x SEP] [--sort COLUMN] [--top N] [--latency]\n\n" +
 	"PROG: " + bpfprog.SelectorUsage + " (several allowed; none: every program that runs)."
 
 // statDefaultFrequency is the sampling rate of sampled counts: perf's 999
@@ -57,27 +58,23 @@ func parseStatArgs(args []string, stderr io.Writer) (*statConfig, error) {
 	}
 	fs := newFlagSet("stat", statSynopsis, stderr)
 	var events eventSpecs
-	fs.Var(&events, "e", "count these `EVENTS` (comma-separated; default cycles,instructions with a hardware PMU, else cpu-clock)")
-	dur := fs.String("d", "", "stop after `DURATION` (5, 2.5, 1m30s); default: until Ctrl-C or the command exits")
-	interval := fs.String("I", "", "print counts every `INTERVAL` (200ms, 1s, or seconds)")
-	repeat := fs.Int("r", 1, "repeat the measurement `N` times and print means with ( +- x.xx% )")
-	jsonOut := fs.Bool("json", false, "print JSON lines: one object per program per interval")
-	csv := fs.String("x", "", "print CSV with separator `SEP`, in perf stat's field order")
+	fs.VarP(&events, "event", "e", "count these `EVENTS` (comma-separated, or -e again; default cycles,instructions with a hardware PMU, else cpu-clock)")
+	dur := fs.StringP("duration", "d", "", "stop after `DURATION` (5, 2.5, 1m30s); default: until Ctrl-C or the command exits")
+	interval := fs.StringP("interval-print", "I", "", "print counts every `INTERVAL` (200ms, 1s, or seconds)")
+	repeat := fs.IntP("repeat", "r", 1, "repeat the measurement `N` times and print means with ( +- x.xx% )")
+	jsonOut := fs.BoolP("json", "j", false, "print JSON lines: one object per program per interval")
+	csv := fs.StringP("field-separator", "x", "", "print CSV with separator `SEP`, in perf stat's field order")
 	sortKey := fs.String("sort", "run-time", "order programs by `COLUMN`: "+strings.Join(stat.SortKeys, ", ")+", or an event name")
 	top := fs.Int("top", 0, "show only the first `N` programs after sorting (0: all)")
 	latency := fs.Bool("latency", false, "add a log2 histogram of single-run durations per program with p50/p90/p99/max (needs exact counting: fentry on BPF programs)")
-	freq := fs.Uint64("F", statDefaultFrequency, "sample at `HZ` per CPU for sampled counts")
+	freq := fs.Uint64P("freq", "F", statDefaultFrequency, "sample at `HZ` per CPU for sampled counts")
 
 	cfg := &statConfig{command: command}
-	rest := args
-	for {
-		if err := fs.parse(rest); err != nil {
-			return nil, err
-		}
-		rest = fs.Args()
-		if len(rest) == 0 {
-			break
-		}
+	if err := fs.parse(args); err != nil {
+		return nil, err
+	}
+	rest := fs.Args()
+	for len(rest) > 0 {
 		sel, after, err := bpfprog.ParseSelector(rest)
 		if err != nil {
 			return nil, usagef("%v", err)
@@ -89,7 +86,7 @@ func parseStatArgs(args []string, stderr io.Writer) (*statConfig, error) {
 		rest = after
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *pflag.Flag) { set[f.Shorthand] = true; set[f.Name] = true })
 	var err error
 	if set["d"] {
 		if cfg.duration, err = parseDuration(*dur); err != nil {
