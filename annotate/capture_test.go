@@ -41,19 +41,24 @@ func loadInfo(t *testing.T, name string) (*testprogs.Object, *ebpf.ProgramInfo) 
 	return o, info
 }
 
+// mapNames names the maps of a loaded object by ID.
+func mapNames(o *testprogs.Object) map[uint32]string {
+	names := map[uint32]string{}
+	for name, m := range o.Collection().Maps {
+		if mi, err := m.Info(); err == nil {
+			if id, ok := mi.ID(); ok {
+				names[uint32(id)] = name
+			}
+		}
+	}
+	return names
+}
+
 func TestFromProgramInfo(t *testing.T) {
 	for _, tp := range testPrograms {
 		t.Run(tp.name, func(t *testing.T) {
 			o, info := loadInfo(t, tp.name)
-			names := map[uint32]string{}
-			for name, m := range o.Collection().Maps {
-				if mi, err := m.Info(); err == nil {
-					if id, ok := mi.ID(); ok {
-						names[uint32(id)] = name
-					}
-				}
-			}
-			p, err := FromProgramInfo(info, CaptureOptions{MapNames: names})
+			p, err := FromProgramInfo(info, CaptureOptions{MapNames: mapNames(o)})
 			if err != nil {
 				t.Fatal(err)
 			}

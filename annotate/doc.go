@@ -9,3 +9,5 @@
 // a snapshot, and calls Build; the Listing it returns is rendered as text
 // (WriteText) or JSON (WriteJSON), or live by the TUI.
 package annotate
+
+//go:generate go run gen_helpers.go
