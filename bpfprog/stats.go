@@ -226,3 +226,16 @@ func rate(id ID, period time.Duration, cur, prev RunStats) Rate {
 	}
 	return r
 }
+
+// Rates returns the activity of the programs still loaded in cur since
+// prev (Delta without the programs gone), by ID: the RUNS/s, AVG ns and CPU%
+// columns of list, stat and top.
+func Rates(prev, cur *Snapshot) map[ID]Rate {
+	rates := make(map[ID]Rate)
+	for _, r := range Delta(prev, cur) {
+		if !r.Gone {
+			rates[r.ID] = r
+		}
+	}
+	return rates
+}
