@@ -24,7 +24,7 @@ var testPrograms = []struct {
 
 // loadInfo loads a bundled object and returns its main program's info;
 // the object is closed when the test ends.
-func loadInfo(t *testing.T, name string) (*testprogs.Object, *ebpf.ProgramInfo) {
+func loadInfo(t testing.TB, name string) (*testprogs.Object, *ebpf.ProgramInfo) {
 	t.Helper()
 	testutil.RequireRoot(t, "load BPF programs")
 	o, err := testprogs.Load(name)

@@ -79,6 +79,28 @@ type disassembler struct {
 	syntax Syntax
 	sym    SymbolFunc
 	target string
+	cache  map[string]string
+}
+
+// maxTextCache bounds the formatted instructions one disassembly keeps.
+const maxTextCache = 1 << 14
+
+// pcRelative reports whether an instruction's text depends on its address:
+// a relative branch, or a RIP-relative memory operand.
+func pcRelative(inst *x86asm.Inst) bool {
+	for _, a := range inst.Args {
+		switch a := a.(type) {
+		case nil:
+			return false
+		case x86asm.Rel:
+			return true
+		case x86asm.Mem:
+			if a.Base == x86asm.RIP {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // endbr64 is the IBT landing pad the JIT puts at function entries; x86asm
@@ -95,11 +117,26 @@ func (d *disassembler) decode(code []byte, pc uint64) JITInsn {
 		return JITInsn{Addr: pc, Len: 1, Text: string(appendHex2([]byte(".byte 0x"), code[0]))}
 	}
 	d.target = ""
+	// JIT code repeats itself (register moves, prologues, epilogues):
+	// the text of an instruction that does not depend on its address is
+	// formatted once per image.
+	cacheable := !pcRelative(&inst)
+	if cacheable {
+		if text, ok := d.cache[string(code[:inst.Len])]; ok {
+			return JITInsn{Addr: pc, Len: inst.Len, Text: text}
+		}
+	}
 	var text string
 	if d.syntax == Intel {
 		text = x86asm.IntelSyntax(inst, pc, d.symname)
 	} else {
 		text = x86asm.GNUSyntax(inst, pc, d.symname)
+	}
+	if cacheable && d.target == "" && len(d.cache) < maxTextCache {
+		if d.cache == nil {
+			d.cache = map[string]string{}
+		}
+		d.cache[string(code[:inst.Len])] = text
 	}
 	if _, rel := inst.Args[0].(x86asm.Rel); !rel {
 		d.target = "" // an immediate or memory operand that happens to be a symbol

@@ -7,7 +7,10 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
+
+	"github.com/bpfprof/bpfprof/internal/testutil"
 )
 
 // kallsyms is a minimal KernelSymbols over /proc/kallsyms for the tests.
@@ -17,11 +20,29 @@ type kallsyms struct {
 	base  uint64 // __bpf_call_base
 }
 
+// The tests share one table: reading kallsyms takes a while.
+var (
+	kallsymsOnce  sync.Once
+	kallsymsTable *kallsyms
+	kallsymsErr   error
+)
+
 func loadKallsyms(t testing.TB) *kallsyms {
 	t.Helper()
+	kallsymsOnce.Do(func() { kallsymsTable, kallsymsErr = readKallsyms() })
+	if kallsymsErr != nil {
+		t.Fatal(kallsymsErr)
+	}
+	if kallsymsTable.base == 0 || len(kallsymsTable.addrs) == 0 {
+		testutil.SkipOrFail(t, "no kernel text addresses in /proc/kallsyms (kptr_restrict)")
+	}
+	return kallsymsTable
+}
+
+func readKallsyms() (*kallsyms, error) {
 	raw, err := os.ReadFile("/proc/kallsyms")
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	type sym struct {
 		addr uint64
@@ -50,10 +71,7 @@ func loadKallsyms(t testing.TB) *kallsyms {
 		k.addrs = append(k.addrs, s.addr)
 		k.names = append(k.names, s.name)
 	}
-	if k.base == 0 || len(k.addrs) == 0 {
-		t.Skip("no kernel text addresses in /proc/kallsyms (kptr_restrict?)")
-	}
-	return k
+	return k, nil
 }
 
 func (k *kallsyms) KernelSymbol(addr uint64) (string, uint64, bool) {

@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bpfprof/bpfprof/internal/errs"
@@ -326,28 +328,61 @@ func (b *builder) instructions() {
 	if !b.opts.JIT || !b.l.JITed {
 		return
 	}
+	// Functions are disassembled in parallel: decoding and formatting
+	// machine code is most of the cost of a JIT listing.
+	failed := make([]bool, len(b.l.Functions))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for fi := range b.l.Functions {
-		f := &b.l.Functions[fi]
-		fr := b.rangeOf(f)
-		if fr.imageOff < 0 || fr.size == 0 {
-			b.disasmFailed = append(b.disasmFailed, f.Name)
-			continue
-		}
-		code := b.p.JIT.Image[fr.imageOff : fr.imageOff+int(fr.size)]
-		insns, err := Disassemble(code, fr.addr, b.opts.Syntax, b.symbol)
-		if err != nil {
-			b.disasmFailed = append(b.disasmFailed, f.Name)
-			continue
-		}
-		// Each machine instruction goes to the block whose range holds
-		// it; blocks without a range get none.
-		x := newBlockIndex(f.Blocks)
-		for _, in := range insns {
-			if bi := x.at(in.Addr); bi >= 0 {
-				f.Blocks[bi].JIT = append(f.Blocks[bi].JIT, in)
-			}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			failed[fi] = !b.disassemble(&b.l.Functions[fi])
+		}()
+	}
+	wg.Wait()
+	for fi, bad := range failed {
+		if bad {
+			b.disasmFailed = append(b.disasmFailed, b.l.Functions[fi].Name)
 		}
 	}
+}
+
+// disassemble lists f's machine code under its blocks; false when its
+// code was not captured. It may run concurrently for different functions.
+func (b *builder) disassemble(f *Function) bool {
+	fr := b.rangeOf(f)
+	if fr.imageOff < 0 || fr.size == 0 {
+		return false
+	}
+	code := b.p.JIT.Image[fr.imageOff : fr.imageOff+int(fr.size)]
+	insns, err := Disassemble(code, fr.addr, b.opts.Syntax, b.symbol)
+	if err != nil {
+		return false
+	}
+	// Each machine instruction goes to the block whose range holds it;
+	// blocks without a range get none. Ranges follow each other in
+	// address order, so each block gets a run of insns, shared, not
+	// copied.
+	x := newBlockIndex(f.Blocks)
+	for i := 0; i < len(insns); {
+		bi := x.at(insns[i].Addr)
+		j := i + 1
+		for j < len(insns) && x.at(insns[j].Addr) == bi {
+			j++
+		}
+		if bi >= 0 {
+			blk := &f.Blocks[bi]
+			if blk.JIT == nil {
+				blk.JIT = insns[i:j:j]
+			} else {
+				blk.JIT = append(blk.JIT, insns[i:j]...)
+			}
+		}
+		i = j
+	}
+	return true
 }
 
 // rangeOf returns the layout of a listed function.

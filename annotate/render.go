@@ -52,6 +52,7 @@ type textWriter struct {
 	color bool
 	heat  bool
 	buf   []byte
+	num   [24]byte
 }
 
 func (t *textWriter) summary(l *Listing) {
@@ -120,7 +121,7 @@ func (t *textWriter) block(blk *Block) {
 				b = append(b, "  "...)
 			}
 			if blk.Samples > 0 {
-				b = fmt.Appendf(b, "%8.2f%% %9d  ", blk.Percent, blk.Samples)
+				b = appendHeat(b, blk.Percent, blk.Samples)
 			} else {
 				b = append(b, gutter[2:]...)
 			}
@@ -151,7 +152,11 @@ func (t *textWriter) block(blk *Block) {
 		if t.heat {
 			b = append(b, gutter...)
 		}
-		b = fmt.Appendf(b, "%5d: (%02x) %s", in.Index, in.Opcode, in.Text)
+		b = appendPadded(b, strconv.AppendInt(t.num[:0], int64(in.Index), 10), 5)
+		b = append(b, ": ("...)
+		b = appendHex2(b, in.Opcode)
+		b = append(b, ") "...)
+		b = append(b, in.Text...)
 		if in.Comment != "" || in.Target >= 0 {
 			b = append(b, "  ; "...)
 			if t.color {
@@ -159,11 +164,14 @@ func (t *textWriter) block(blk *Block) {
 			}
 			switch {
 			case in.Comment != "" && in.Target >= 0:
-				b = fmt.Appendf(b, "%s at %d", in.Comment, in.Target)
+				b = append(b, in.Comment...)
+				b = append(b, " at "...)
+				b = strconv.AppendInt(b, int64(in.Target), 10)
 			case in.Comment != "":
 				b = append(b, in.Comment...)
 			default:
-				b = fmt.Appendf(b, "to %d", in.Target)
+				b = append(b, "to "...)
+				b = strconv.AppendInt(b, int64(in.Target), 10)
 			}
 			if t.color {
 				b = append(b, colorReset...)
@@ -175,7 +183,8 @@ func (t *textWriter) block(blk *Block) {
 		color := ""
 		if t.heat {
 			if in.Samples > 0 {
-				b = fmt.Appendf(b, "  %8.2f%% %9d  ", in.Percent, in.Samples)
+				b = append(b, "  "...)
+				b = appendHeat(b, in.Percent, in.Samples)
 				color = heatColor(in.Percent)
 			} else {
 				b = append(b, gutter...)
@@ -184,7 +193,10 @@ func (t *textWriter) block(blk *Block) {
 		if t.color && color != "" {
 			b = append(b, color...)
 		}
-		b = fmt.Appendf(b, "         %x:  %s", in.Addr, in.Text)
+		b = append(b, "         "...)
+		b = strconv.AppendUint(b, in.Addr, 16)
+		b = append(b, ":  "...)
+		b = append(b, in.Text...)
 		if t.color && color != "" {
 			b = append(b, colorReset...)
 		}
@@ -196,6 +208,23 @@ func (t *textWriter) block(blk *Block) {
 	}
 	t.w.Write(b)
 	t.buf = b
+}
+
+// appendHeat appends the percent and samples columns: "%8.2f%% %9d  ".
+func appendHeat(b []byte, pct float64, n uint64) []byte {
+	var num [24]byte
+	b = appendPadded(b, strconv.AppendFloat(num[:0], pct, 'f', 2, 64), 8)
+	b = append(b, "% "...)
+	b = appendPadded(b, strconv.AppendUint(num[:0], n, 10), 9)
+	return append(b, "  "...)
+}
+
+// appendPadded appends s right-aligned in width columns.
+func appendPadded(b, s []byte, width int) []byte {
+	for i := len(s); i < width; i++ {
+		b = append(b, ' ')
+	}
+	return append(b, s...)
 }
 
 // heatColor is the colour of a share of a function's samples.
