@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bpfprof/bpfprof/annotate"
 	"github.com/bpfprof/bpfprof/internal/aggregate"
 	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/symbolize"
@@ -36,6 +37,10 @@ type Options struct {
 	// newline) before anything is opened: what the privileges allow
 	// only in part, such as hidden kernel addresses.
 	Warn func(string)
+	// Capture keeps the instructions of each BPF program (xlated, JIT
+	// image, line info) from when it loads or is first seen in samples,
+	// for Program: a listing of a program that unloaded meanwhile.
+	Capture bool
 	// NoPrivilegeCheck skips the check of privileges before opening:
 	// Open then fails with whatever perf_event_open says.
 	NoPrivilegeCheck bool
@@ -86,6 +91,7 @@ type Session struct {
 	sym   resolver
 	agg   *aggregate.Aggregator
 	rd    *sampler.Reader
+	cap   *capturer // nil without Options.Capture
 
 	// running counts Runs between their start and the last queued
 	// record handled: Close waits for them before closing the symbols.
@@ -166,6 +172,11 @@ func Open(opts Options) (_ *Session, err error) {
 	if s.rd, err = sampler.Open(opts.Sampler); err != nil {
 		return nil, err
 	}
+	if opts.Capture {
+		ks, _ := s.sym.(KernelSymbols)
+		s.cap = newCapturer(ks, s.agg.ProgramsSeen)
+		go s.cap.run()
+	}
 	return s, nil
 }
 
@@ -193,6 +204,9 @@ func (s *Session) Run(ctx context.Context) error {
 	q := newQueue(s.opts.QueueSize, sampler.HandlerFunc(func(r sampler.Record) {
 		s.sym.HandleRecord(r)
 		s.agg.HandleRecord(r)
+		if s.cap != nil {
+			s.cap.HandleRecord(r)
+		}
 	}))
 	err := s.rd.Run(ctx, q)
 	s.mu.Lock()
@@ -274,6 +288,9 @@ func (s *Session) Close() error {
 	// Closing the reader ends a Run that was not Start-ed, too.
 	rdErr := s.rd.Close()
 	s.running.Wait()
+	if s.cap != nil {
+		s.cap.close()
+	}
 	return errors.Join(rdErr, s.sym.Close())
 }
 
@@ -285,6 +302,26 @@ func (s *Session) Snapshot() *aggregate.Snapshot { return s.agg.Snapshot() }
 // program, source line, JIT address and stack (aggregate.Payers sums a
 // Delta's stacks by process and CPU). Each consumer takes its own.
 func (s *Session) NewTracker() *aggregate.Tracker { return s.agg.NewTracker() }
+
+// Program returns what a listing of BPF program id needs (its instructions,
+// JIT image and line info): with Options.Capture, as captured when the
+// program loaded or was first seen in samples, so a program that unloaded
+// since is still there; otherwise, or if it was not captured, read now
+// from the kernel. A program neither captured nor loaded is an error
+// matching errs.ErrNotFound.
+func (s *Session) Program(id uint32) (*annotate.Program, error) {
+	if s.cap != nil {
+		return s.cap.program(id)
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	var ks KernelSymbols
+	if !closed {
+		ks, _ = s.sym.(KernelSymbols)
+	}
+	return Capture(id, ks)
+}
 
 // Aggregator returns the session's aggregate, for what the Session does
 // not wrap.

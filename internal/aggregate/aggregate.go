@@ -157,12 +157,13 @@ type lineCount struct {
 	samples, self, time uint64
 }
 
-// addrCount counts the self samples at one address of a BPF program's JIT
-// image: samples whose leaf is that instruction.
+// addrCount counts the samples at one address of a BPF program's JIT
+// image: those whose innermost BPF frame is there, and among them those
+// whose leaf is that instruction.
 type addrCount struct {
-	loc          uint32 // location id
-	prog         uint32 // index+1 into progs
-	self, period uint64
+	loc                   uint32 // location id
+	prog                  uint32 // index+1 into progs
+	samples, self, period uint64
 }
 
 type stackCount struct {
@@ -390,10 +391,13 @@ func (a *Aggregator) sample(s *sampler.Sample) {
 		p := &a.progs[prog-1]
 		p.samples++
 		p.time += s.Period
-		if self && info.addr != 0 {
+		if info.addr != 0 {
 			ac := &a.addrs[info.addr-1]
-			ac.self++
+			ac.samples++
 			ac.period += s.Period
+			if self {
+				ac.self++
+			}
 		}
 		if info.line != 0 {
 			l := &a.lines[info.line-1]
@@ -566,8 +570,8 @@ func (a *Aggregator) Snapshot() *Snapshot {
 		Lines:     make([]Line, len(a.lines)),
 	}
 	for _, ac := range a.addrs {
-		if ac.self != 0 {
-			s.Addrs = append(s.Addrs, a.addr(&ac, ac.self, ac.period))
+		if ac.samples != 0 {
+			s.Addrs = append(s.Addrs, a.addr(&ac, ac.samples, ac.self, ac.period))
 		}
 	}
 	copy(s.Stacks, a.lastStacks)
@@ -611,9 +615,9 @@ func (a *Aggregator) Snapshot() *Snapshot {
 }
 
 // addr returns the Addr of ac with the given counts. mu must be held.
-func (a *Aggregator) addr(ac *addrCount, self, period uint64) Addr {
+func (a *Aggregator) addr(ac *addrCount, samples, self, period uint64) Addr {
 	f := &a.locs[ac.loc-1]
-	return Addr{Prog: a.progs[ac.prog-1].prog, Addr: f.Addr, Func: f.Func, Location: ac.loc, Self: self, Period: period}
+	return Addr{Prog: a.progs[ac.prog-1].prog, Addr: f.Addr, Func: f.Func, Location: ac.loc, Samples: samples, Self: self, Period: period}
 }
 
 // sortAddrs sorts addresses by program id, then address.
@@ -640,4 +644,20 @@ func sortLines(ls []Line) {
 			cmp.Compare(x.Func, y.Func),
 		)
 	})
+}
+
+// ProgramsSeen returns the BPF programs seen in samples, in the order first
+// seen, from the from-th on (0 for all): a consumer that remembers how many
+// it got asks only for the new ones.
+func (a *Aggregator) ProgramsSeen(from int) []*symbolize.Prog {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if from >= len(a.progs) {
+		return nil
+	}
+	ps := make([]*symbolize.Prog, 0, len(a.progs)-from)
+	for _, p := range a.progs[from:] {
+		ps = append(ps, p.prog)
+	}
+	return ps
 }

@@ -43,7 +43,7 @@ type Tracker struct {
 	stacks   []pair
 	progs    []triple
 	lines    []triple
-	addrs    []pair
+	addrs    []triple
 	counters Counters
 	end      uint64
 }
@@ -121,11 +121,11 @@ func (t *Tracker) Next() *Delta {
 	t.addrs = grow(t.addrs, len(a.addrs))
 	for i := range a.addrs {
 		ac, p := &a.addrs[i], &t.addrs[i]
-		if ac.self == p.n {
+		if ac.samples == p.samples {
 			continue
 		}
-		d.Addrs = append(d.Addrs, a.addr(ac, ac.self-p.n, ac.period-p.period))
-		*p = pair{ac.self, ac.period}
+		d.Addrs = append(d.Addrs, a.addr(ac, ac.samples-p.samples, ac.self-p.self, ac.period-p.period))
+		*p = triple{ac.samples, ac.self, ac.period}
 	}
 	a.mu.Unlock()
 

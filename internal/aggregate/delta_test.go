@@ -99,23 +99,25 @@ func TestTrackersAreIndependent(t *testing.T) {
 	}
 }
 
-// TestAddrs checks the self samples by JIT address: only samples whose
-// leaf is BPF code, at the exact instruction, adding up to each program's
-// self count.
+// TestAddrs checks the samples by JIT address: adding up to each
+// program's samples, the self ones (leaf in BPF code, at the exact
+// instruction) to its self count.
 func TestAddrs(t *testing.T) {
 	a := newAggregator(t, aggregate.Options{CallGraph: true})
 	feed(a, aggregatetest.Records())
 	s := a.Snapshot()
-	self := map[uint32]uint64{}
+	self, samples := map[uint32]uint64{}, map[uint32]uint64{}
 	for _, ad := range s.Addrs {
-		if ad.Self == 0 || ad.Prog == nil || s.Location(ad.Location).Addr != ad.Addr {
+		if ad.Samples == 0 || ad.Self > ad.Samples || ad.Prog == nil || s.Location(ad.Location).Addr != ad.Addr {
 			t.Errorf("bad address count %+v", ad)
 		}
 		self[ad.Prog.ID] += ad.Self
+		samples[ad.Prog.ID] += ad.Samples
 	}
 	for _, p := range s.Programs {
-		if self[p.Prog.ID] != p.Self {
-			t.Errorf("program %d: addresses have %d self samples, the program %d", p.Prog.ID, self[p.Prog.ID], p.Self)
+		if self[p.Prog.ID] != p.Self || samples[p.Prog.ID] != p.Samples {
+			t.Errorf("program %d: addresses have %d samples, %d self; the program %d, %d",
+				p.Prog.ID, samples[p.Prog.ID], self[p.Prog.ID], p.Samples, p.Self)
 		}
 	}
 	// The fixture's hot loop: 200 samples less the 20 busy ones, the 8
@@ -130,6 +132,13 @@ func TestAddrs(t *testing.T) {
 	}
 	if fmt.Sprint(hot) != fmt.Sprint(want) {
 		t.Errorf("self samples of the hot program by address %v, want %v", hot, want)
+	}
+	// The 4 samples in the timer interrupt count at the loop's call
+	// site, as the byte before the return address, but not as self.
+	for _, ad := range s.Addrs {
+		if ad.Addr == aggregatetest.HotStart+0x43 && (ad.Samples != 4 || ad.Self != 0) {
+			t.Errorf("address under the interrupt: %+v, want 4 samples, none self", ad)
+		}
 	}
 }
 
@@ -226,5 +235,23 @@ func BenchmarkDelta100k(b *testing.B) {
 		}
 		b.StartTimer()
 		_ = tr.Next()
+	}
+}
+
+func TestProgramsSeen(t *testing.T) {
+	a := newAggregator(t, aggregate.Options{CallGraph: true})
+	if ps := a.ProgramsSeen(0); len(ps) != 0 {
+		t.Fatalf("programs before any sample: %v", ps)
+	}
+	feed(a, aggregatetest.Records())
+	all := a.ProgramsSeen(0)
+	if len(all) != 3 || all[0].ID != 42 || all[1].ID != 57 || all[2].ID != 61 {
+		t.Fatalf("programs seen %v, want 42, 57, 61 in that order", all)
+	}
+	if ps := a.ProgramsSeen(2); len(ps) != 1 || ps[0].ID != 61 {
+		t.Errorf("programs from 2: %v", ps)
+	}
+	if ps := a.ProgramsSeen(5); ps != nil {
+		t.Errorf("programs from 5: %v", ps)
 	}
 }

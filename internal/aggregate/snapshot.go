@@ -47,9 +47,9 @@ type Snapshot struct {
 	// Lines are the source lines of the innermost BPF frames of samples,
 	// by program id, file and line.
 	Lines []Line
-	// Addrs are the self samples of BPF programs by instruction address
-	// in their JIT images (samples whose leaf frame is BPF code), by
-	// program id and address; only addresses with samples.
+	// Addrs are the samples of BPF programs by instruction address in
+	// their JIT images, by program id and address; only addresses with
+	// samples.
 	Addrs []Addr
 }
 
@@ -95,8 +95,8 @@ type Line struct {
 	Samples, Self, Period uint64
 }
 
-// Addr is the self sample count at one instruction address of a BPF
-// program's JIT image: the samples taken while that instruction ran.
+// Addr is the sample count at one instruction address of a BPF program's
+// JIT image.
 type Addr struct {
 	Prog *symbolize.Prog
 	// Addr is the instruction's kernel address; Func the BPF function
@@ -105,9 +105,12 @@ type Addr struct {
 	Func string
 	// Location is the id of the address's location.
 	Location uint32
-	// Self is the number of samples whose leaf is this instruction;
-	// Period sums their periods.
-	Self, Period uint64
+	// Samples have their innermost BPF frame at this address: the
+	// sampled instruction, or for samples in a helper or kfunc the call
+	// that led there (the byte before the return address). Self are those
+	// whose leaf is this instruction: taken while it ran. Period sums the
+	// periods of Samples.
+	Samples, Self, Period uint64
 }
 
 // SelfByAddr returns the self samples of program id by instruction
@@ -115,7 +118,7 @@ type Addr struct {
 func SelfByAddr(addrs []Addr, id uint32) map[uint64]uint64 {
 	m := make(map[uint64]uint64)
 	for _, a := range addrs {
-		if a.Prog.ID == id {
+		if a.Prog.ID == id && a.Self > 0 {
 			m[a.Addr] += a.Self
 		}
 	}
