@@ -296,6 +296,11 @@ func (b *builder) blocks(r *funcRange) []Block {
 		}
 		out[i].JITEnd = next
 	}
+	// Line records without JIT addresses leave the machine code to a
+	// last block of its own, without source.
+	if r.size > 0 && !slices.ContainsFunc(out, func(b Block) bool { return b.JITEnd > b.JITStart }) {
+		out = append(out, Block{JITStart: r.addr, JITEnd: end})
+	}
 	return out
 }
 
@@ -398,8 +403,12 @@ func (b *builder) rangeOf(f *Function) *funcRange {
 // blockInsn is the first slot of block bi of f.
 func (b *builder) blockInsn(fr *funcRange, f *Function, bi int) int {
 	// Blocks follow fr.lines, after one leading block without source
-	// when the first record starts late.
-	lead := len(f.Blocks) - len(fr.lines)
+	// when the first record starts late; a trailing block of machine
+	// code alone holds no instructions.
+	lead := 0
+	if len(fr.lines) > 0 && int(fr.lines[0].Insn) > fr.insnStart {
+		lead = 1
+	}
 	if li := bi - lead; li >= 0 && li < len(fr.lines) {
 		return int(fr.lines[li].Insn)
 	}

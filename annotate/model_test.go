@@ -179,6 +179,24 @@ func TestBuildDegraded(t *testing.T) {
 		t.Errorf("notes %q", l.Notes)
 	}
 
+	// Line records without JIT addresses: the machine code and its
+	// samples go to a block of their own.
+	p = synthetic(t)
+	for i := range p.Lines {
+		p.Lines[i].JITAddr = 0
+	}
+	l, err = Build(p, Counts{ByAddr: map[uint64]uint64{0xffffffffa0001003: 3}}, Options{JIT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := l.Functions[1].Blocks[len(l.Functions[1].Blocks)-1]
+	if last.Source != nil || len(last.Insns) != 0 || len(last.JIT) != 8 || last.Samples != 3 || l.Unattributed != 0 {
+		t.Errorf("JIT without line addresses: last block %+v, unattributed %d", last, l.Unattributed)
+	}
+	if n := len(l.Functions[1].Blocks[0].Insns); n != 1 {
+		t.Errorf("first block of sub has %d xlated instructions, want 1", n)
+	}
+
 	p = synthetic(t)
 	p.JIT = nil
 	l, err = Build(p, Counts{ByLine: map[LineKey]uint64{{File: "p.c", Line: 21}: 7, {File: "p.c", Line: 99}: 1}}, Options{JIT: true})
