@@ -48,6 +48,10 @@ type kernelTable struct {
 	// lines and skipped count the lines read and those that could not be
 	// parsed.
 	lines, skipped int
+	// text is the address of _text, the start of the kernel's image;
+	// shift is added to addresses before lookups, to resolve those of a
+	// recording made in another boot of this kernel (KASLR).
+	text, shift uint64
 }
 
 // kernelRegion is where the code of the kernel or of one module lies.
@@ -113,6 +117,9 @@ func parseKallsyms(r io.Reader) (*kernelTable, error) {
 				t.skipped++
 			default:
 				nonzero = nonzero || addr != 0
+				if len(mod) == 0 && string(name) == "_text" {
+					t.text = addr
+				}
 				rank := textRank(typ)
 				if rank == 0 {
 					break

@@ -32,6 +32,9 @@ type Options struct {
 	// kernel (which needs CAP_SYS_ADMIN): JIT images are then named only
 	// by their kernel symbols, from kallsyms and KSYMBOL records.
 	NoBPF bool
+	// Offline, if set, resolves a recording made earlier or elsewhere
+	// instead of following this machine (see Offline).
+	Offline *Offline
 }
 
 // refreshInterval rate-limits the re-reading of BPF programs and process
@@ -116,6 +119,9 @@ type BPFStats struct {
 // BPFStats().InfoErr says so), other processes' maps need
 // CAP_SYS_PTRACE.
 func New(opts Options) (*Symbolizer, error) {
+	if opts.Offline != nil {
+		return newSymbolizer(opts, offlineProgs{opts.Offline})
+	}
 	return newSymbolizer(opts, kernelProgs{})
 }
 
@@ -150,7 +156,8 @@ func newSymbolizer(opts Options, src progSource) (*Symbolizer, error) {
 	if s.procDir == "" {
 		s.procDir = "/proc"
 	}
-	kt, err := loadKernelTable(s.procDir, opts.ProcDir == "")
+	off := opts.Offline
+	kt, err := s.loadKernel()
 	if err != nil {
 		return nil, err
 	}
@@ -158,6 +165,11 @@ func newSymbolizer(opts Options, src progSource) (*Symbolizer, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if off != nil {
+		// Only the recording's records and program info count.
+		s.publishBPFLocked()
+		return s, nil
+	}
 	s.addKallsymsBPF(kt)
 	if !opts.NoBPF && !kt.restricted {
 		n, err := s.enumeratePrograms()
@@ -175,6 +187,24 @@ func newSymbolizer(opts Options, src progSource) (*Symbolizer, error) {
 	}
 	s.scanProcesses()
 	return s, nil
+}
+
+// loadKernel reads the kernel's symbols, unless an offline recording was
+// made on another kernel: then the table is empty.
+func (s *Symbolizer) loadKernel() (*kernelTable, error) {
+	if o := s.opts.Offline; o != nil && !o.KernelSymbols {
+		kt := &kernelTable{regions: []kernelRegion{{}}}
+		kt.makeMappings()
+		return kt, nil
+	}
+	kt, err := loadKernelTable(s.procDir, s.opts.ProcDir == "")
+	if err != nil {
+		return nil, err
+	}
+	if o := s.opts.Offline; o != nil && o.KernelText != 0 && kt.text != 0 {
+		kt.shift = kt.text - o.KernelText
+	}
+	return kt, nil
 }
 
 // loadKernelTable reads kallsyms and modules from procDir and the kernel's
@@ -265,7 +295,8 @@ func (s *Symbolizer) Kernel(addr, time uint64) Frame {
 		return r.fn.frame(addr)
 	}
 	k := s.kern.Load()
-	if f, ok := k.frame(addr); ok {
+	if f, ok := k.frame(addr + k.shift); ok {
+		f.Addr = addr
 		return f
 	}
 	if s.refreshBPF(k, addr) {
@@ -308,7 +339,7 @@ func (s *Symbolizer) publishBPFLocked() {
 // refreshBPF lists the loaded programs again for an unknown kernel-half
 // address, rate-limited, and reports whether it found new ones.
 func (s *Symbolizer) refreshBPF(k *kernelTable, addr uint64) bool {
-	if s.opts.NoBPF || k.restricted || !KernelAddr(addr) {
+	if s.opts.NoBPF || s.opts.Offline != nil || k.restricted || !KernelAddr(addr) {
 		return false
 	}
 	s.mu.Lock()

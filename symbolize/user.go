@@ -38,8 +38,10 @@ type object struct {
 	// /proc/PID/map_files or /proc/PID/root while the process lives.
 	pid          uint32
 	start, limit uint64
-	loaded       bool
-	syms         *objSyms // nil when unreadable
+	// buildID is the one an MMAP2 record gave, if any.
+	buildID string
+	loaded  bool
+	syms    *objSyms // nil when unreadable
 	// unknown holds the names of addresses without a symbol,
 	// "libfoo.so+0x1234" (file offset), made once each.
 	unknown map[uint64]string
@@ -179,6 +181,11 @@ func (s *Symbolizer) scanProcesses() {
 // /proc. A process /proc does not know is marked gone.
 func (s *Symbolizer) readProcessLocked(pid uint32) *process {
 	p := &process{lastRead: time.Now()}
+	if s.opts.Offline != nil {
+		// A recorded pid is no process of this machine.
+		p.gone = true
+		return p
+	}
 	dir := filepath.Join(s.procDir, strconv.FormatUint(uint64(pid), 10))
 	if comm, err := os.ReadFile(filepath.Join(dir, "comm")); err == nil {
 		p.comm = s.intern(bytes.TrimSuffix(comm, []byte("\n")))
@@ -338,15 +345,15 @@ func (o *object) unknownName(off uint64) string {
 func (s *Symbolizer) loadObjectLocked(o *object) {
 	o.loaded = true
 	if o.special {
-		if o.path == "[vdso]" {
+		if o.path == "[vdso]" && (s.opts.Offline == nil || s.opts.Offline.KernelSymbols) {
 			o.syms = s.vdsoLocked()
 		}
 		return
 	}
-	dir := filepath.Join(s.procDir, strconv.FormatUint(uint64(o.pid), 10))
-	paths := []string{
-		filepath.Join(dir, "map_files", fmt.Sprintf("%x-%x", o.start, o.limit)),
-		filepath.Join(dir, "root", o.path),
+	var paths []string
+	if s.opts.Offline == nil {
+		dir := filepath.Join(s.procDir, strconv.FormatUint(uint64(o.pid), 10))
+		paths = append(paths, filepath.Join(dir, "map_files", fmt.Sprintf("%x-%x", o.start, o.limit)), filepath.Join(dir, "root", o.path))
 	}
 	if !o.deleted {
 		paths = append(paths, o.path)
@@ -358,7 +365,7 @@ func (s *Symbolizer) loadObjectLocked(o *object) {
 		}
 		syms, err := loadELF(f, func(id string) *objSyms { return s.symsByID[id] })
 		f.Close()
-		if err != nil {
+		if err != nil || !s.offlineMatch(o, syms) {
 			continue
 		}
 		if syms.buildID != "" && s.symsByID[syms.buildID] == nil {
@@ -367,6 +374,21 @@ func (s *Symbolizer) loadObjectLocked(o *object) {
 		o.syms = syms
 		return
 	}
+}
+
+// offlineMatch reports whether a file found on this machine is the one a
+// recording mapped: the build ID recorded for it, by the mapping or by
+// Offline.BuildIDs, must be the file's. Without a recorded one, any file
+// at the path will do.
+func (s *Symbolizer) offlineMatch(o *object, syms *objSyms) bool {
+	if s.opts.Offline == nil {
+		return true
+	}
+	want := o.buildID
+	if want == "" {
+		want = s.opts.Offline.BuildIDs[o.path]
+	}
+	return want == "" || want == syms.buildID
 }
 
 // vdsoLocked reads the symbols of the vDSO: the kernel maps the same one
@@ -448,6 +470,7 @@ func (s *Symbolizer) handleMmap2(r *sampler.Mmap2) {
 		key = objKey{path: path}
 	}
 	obj := s.objectLocked(key, path, r.PID, r.Addr, r.Addr+r.Len)
+	obj.buildID = buildID
 	p.maps = insertMap(p.maps, newUserMap(r.Addr, r.Addr+r.Len, r.PgOff, obj, buildID))
 	p.gone, p.exited = false, false
 }

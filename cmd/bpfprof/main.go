@@ -29,6 +29,7 @@ func commands() []command {
 		{"list", "list loaded BPF programs with their facts and run-time stats", runList},
 		{"record", "sample stacks, including JITed BPF code, into a pprof profile", runRecord},
 		{"stat", "count runs and run time per BPF program, perf-stat style", runStat},
+		{"convert", "convert a perf.data file from 'perf record' into a pprof profile with BPF source lines", runConvert},
 		{"annotate", "show BPF source, bytecode and JIT code with sample heat", runAnnotate},
 		{"top", "interactive, top-like view of every loaded BPF program", runTop},
 		{"version", "print the version of bpfprof", runVersion},

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/pprof/profile"
+
+	"github.com/bpfprof/bpfprof/internal/testprogs"
+)
+
+// perfdataDir holds the perf.data files recorded with Debian's perf while
+// sampler/perfdata/internal/workload drove the hot and subprog programs.
+const perfdataDir = "../../sampler/perfdata/testdata"
+
+// convertFile runs 'bpfprof convert' on a committed perf.data file and
+// parses the profile written.
+func convertFile(t *testing.T, name string, extra ...string) (*profile.Profile, string) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out.pb.gz")
+	var stdout, stderr bytes.Buffer
+	args := append([]string{"convert", "-i", filepath.Join(perfdataDir, name), "-o", out}, extra...)
+	if code := run(args, &stdout, &stderr); code != 0 {
+		t.Fatalf("bpfprof %s: exit %d: %s", strings.Join(args, " "), code, stderr.String())
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p, err := profile.Parse(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.CheckValid(); err != nil {
+		t.Fatal(err)
+	}
+	return p, stderr.String()
+}
+
+// markerLine returns "file:line" of a marked line of a testdata program.
+func markerLine(t *testing.T, prog, mark string) string {
+	t.Helper()
+	file, line, err := testprogs.Marker(prog, mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%s:%d", file, line)
+}
+
+func TestConvertFile(t *testing.T) {
+	p, stderr := convertFile(t, "hot-task.data")
+	if p.SampleType[1].Type != "cpu" || p.SampleType[1].Unit != "nanoseconds" || p.Period != int64(1e9)/199 {
+		t.Errorf("sample type %v, period %d: want cpu/nanoseconds at 199 Hz", p.SampleType[1], p.Period)
+	}
+	lines := bpfLines(p)
+	hotLine, subLine := markerLine(t, testprogs.Hot, "hot"), markerLine(t, testprogs.Subprog, "sub-hot")
+	if top, _ := topOf(lines); top != hotLine || lines[subLine] == 0 {
+		t.Errorf("BPF lines %v: want %s on top and samples on %s", lines, hotLine, subLine)
+	}
+	// Labels as record writes them.
+	var labelled bool
+	for _, s := range p.Sample {
+		if len(s.Label["bpf_prog_name"]) > 0 && s.Label["bpf_prog_name"][0] == "bpfprof_hot_loop_socket" &&
+			s.Label["bpf_prog_type"][0] == "socket_filter" && len(s.NumLabel["pid"]) > 0 && len(s.Label["comm"]) > 0 {
+			labelled = true
+		}
+	}
+	if !labelled {
+		t.Error("no sample labelled bpf_prog_name=bpfprof_hot_loop_socket, bpf_prog_type=socket_filter, pid and comm")
+	}
+	if !strings.Contains(stderr, "converted 278 samples of cpu-clock") {
+		t.Errorf("summary: %s", stderr)
+	}
+}
+
+func TestConvertPipe(t *testing.T) {
+	p, stderr := convertFile(t, "hot-pipe.data")
+	// perf writes the program info at the start of a pipe: programs
+	// loaded later are named by their kernel symbols only.
+	if !strings.Contains(stderr, "without info in the file") {
+		t.Errorf("no warning about programs without info: %s", stderr)
+	}
+	var hot bool
+	for _, l := range p.Location {
+		for _, ln := range l.Line {
+			hot = hot || ln.Function.Name == "bpfprof_hot_loop_socket"
+		}
+	}
+	if !hot {
+		t.Error("no frame named bpfprof_hot_loop_socket")
+	}
+}
+
+func TestConvertErrors(t *testing.T) {
+	dir := t.TempDir()
+	good, err := os.ReadFile(filepath.Join(perfdataDir, "hot-task.data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string][]byte{
+		"empty":     nil,
+		"text":      []byte("not a perf file\n"),
+		"truncated": good[:len(good)/3],
+		"corrupt":   append(append([]byte{}, good[:300]...), bytes.Repeat([]byte{0xff}, len(good)-300)...),
+	}
+	for name, b := range files {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var stdout, stderr bytes.Buffer
+		code := run([]string{"convert", "-i", path, "-o", filepath.Join(dir, name+".pb.gz")}, &stdout, &stderr)
+		msg := stderr.String()
+		if code != 1 || strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "bpfprof convert: "+path) {
+			t.Errorf("%s: exit %d, stderr %q: want exit 1 and one line naming the file", name, code, msg)
+		}
+		if _, err := os.Stat(filepath.Join(dir, name+".pb.gz")); err == nil {
+			t.Errorf("%s: a profile was written", name)
+		}
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"convert", "-i", filepath.Join(dir, "missing")}, &stdout, &stderr); code != 1 {
+		t.Errorf("missing file: exit %d, %s", code, stderr.String())
+	}
+	if code := run([]string{"convert", "-i", filepath.Join(perfdataDir, "hot-task.data"), "-o", filepath.Join(dir, "x"), "-e", "cycles"}, &stdout, &stderr); code != 1 {
+		t.Errorf("-e cycles on a cpu-clock file: exit %d", code)
+	}
+	if code := run([]string{"convert", "extra"}, &stdout, &stderr); code != 2 {
+		t.Errorf("extra argument: exit %d", code)
+	}
+}
