@@ -1,0 +1,98 @@
+package symbolize
+
+import (
+	"os"
+	"testing"
+
+	"github.com/bpfprof/bpfprof/sampler"
+)
+
+func newOffline(tb testing.TB, o *Offline) *Symbolizer {
+	tb.Helper()
+	s, err := New(Options{ProcDir: fakeProc(tb), Offline: o})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestOfflineBPF resolves a recorded program from the info handed over,
+// and one without info by its kernel symbols.
+func TestOfflineBPF(t *testing.T) {
+	fx := loadProgFixture(t, "subprog")
+	other := otherProg(fx)
+	s := newOffline(t, &Offline{Program: (&fakeProgs{infos: map[uint32]*progInfo{fx.Info.ID: &fx.Info}}).info})
+	feed(s, loadRecords(fx, 100))
+	sub := fx.Info.KsymAddrs[1] + 10
+	if f := s.Kernel(sub, 150); f.Func != "bpfprof_xdp_sub" || f.File != "testdata/subprog.bpf.c" || f.Line == 0 {
+		t.Errorf("recorded subprogram: %+v", f)
+	}
+	feed(s, unloadRecords(fx, 200))
+	feed(s, loadRecords(other, 300))
+	if f := s.Kernel(other.Info.KsymAddrs[0], 350); f.Func != "other_main" || f.Line != 0 || f.Prog == nil || f.Prog.ID != other.Info.ID {
+		t.Errorf("program without recorded info: %+v", f)
+	}
+	if st := s.BPFStats(); st.AtStart != 0 || st.Loaded != 2 {
+		t.Errorf("stats %+v: nothing is listed from this machine", st)
+	}
+}
+
+// TestOfflineKernel: without KernelSymbols kernel addresses stay unnamed;
+// with them a recorded _text elsewhere moves addresses to this boot's.
+func TestOfflineKernel(t *testing.T) {
+	s := newOffline(t, &Offline{})
+	if f := s.Kernel(0xffffffff81000020, 1); f.Func != unknownFunc || f.Kind != KindKernel {
+		t.Errorf("kernel frame of another kernel: %+v", f)
+	}
+	same := newOffline(t, &Offline{KernelSymbols: true})
+	moved := newOffline(t, &Offline{KernelSymbols: true, KernelText: 0xffffffff91000000})
+	want := same.Kernel(0xffffffff81000020, 1)
+	if want.Func == unknownFunc {
+		t.Fatalf("fixture address unnamed: %+v", want)
+	}
+	if got := moved.Kernel(0xffffffff91000020, 1); got.Func != want.Func || got.Addr != 0xffffffff91000020 {
+		t.Errorf("kernel frame of another boot: %+v, want %s", got, want.Func)
+	}
+}
+
+// TestOfflineUser: a recorded pid is no process of this machine, even if
+// one of this machine has it; files are opened by path, and only if their
+// build ID is the recorded one.
+func TestOfflineUser(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := uint32(os.Getpid())
+	for _, c := range []struct {
+		name     string
+		buildIDs map[string]string
+		named    bool
+	}{
+		{"no build ID recorded", nil, true},
+		{"another build ID", map[string]string{exe: "00112233"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newOffline(t, &Offline{BuildIDs: c.buildIDs})
+			if name := s.Comm(pid); name != "" {
+				t.Errorf("comm of a recorded pid read from this machine: %q", name)
+			}
+			addr := uint64(0x400000)
+			if f := s.User(pid, addr, 1); f.Func != unknownFunc {
+				t.Errorf("user frame before any MMAP2: %+v", f)
+			}
+			s.HandleRecord(&sampler.Comm{Common: sampler.Common{Time: 2}, PID: pid, TID: pid, Comm: "recorded", Exec: true})
+			s.HandleRecord(&sampler.Mmap2{Common: sampler.Common{Time: 3}, PID: pid, TID: pid, Addr: addr, Len: 1 << 30, Prot: 5, Filename: exe})
+			if name := s.Comm(pid); name != "recorded" {
+				t.Errorf("comm %q, want the recorded one", name)
+			}
+			// The entry of a Go binary is in its pclntab: a named
+			// function means the file was read.
+			f := s.User(pid, addr+0x1000, 4)
+			if got := f.Mapping != nil && f.File != ""; got != c.named {
+				t.Errorf("frame %+v: named %v, want %v", f, got, c.named)
+			}
+		})
+	}
+}
