@@ -35,9 +35,9 @@ func parseConvertArgs(args []string, stderr io.Writer) (*convertConfig, error) {
 		"Converts a perf.data file written by 'perf record' (file or pipe mode) into a pprof profile like\n"+
 		"'bpfprof record' writes: BPF frames get their BTF function and source line from the program info\n"+
 		"perf stored, also for programs long unloaded. One event per profile: the first sampling event, or -e.", stderr)
-	input := fs.String("i", "perf.data", "read `FILE` (- for standard input, as 'perf record -o -' writes it)")
-	output := fs.String("o", defaultOutput, "write the profile to `FILE` (- for standard output)")
-	event := fs.String("e", "", "convert the samples of this `EVENT` (its perf name, e.g. cpu-clock or page-faults); default: the first event that sampled")
+	input := fs.StringP("input", "i", "perf.data", "read `FILE` (- for standard input, as 'perf record -o -' writes it)")
+	output := fs.StringP("output", "o", defaultOutput, "write the profile to `FILE` (- for standard output)")
+	event := fs.StringP("event", "e", "", "convert the samples of this `EVENT` (its perf name, e.g. cpu-clock or page-faults); default: the first event that sampled")
 	bpfOnly := fs.Bool("bpf-only", false, "keep only samples with a BPF frame in their stack")
 	if err := fs.parse(args); err != nil {
 		return nil, err
