@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -46,6 +48,9 @@ type listConfig struct {
 	interval time.Duration
 	demo     bool
 	sel      bpfprog.Selector
+	// columns are the table's columns, indexes into listColumns; nil for
+	// the default ones.
+	columns []int
 }
 
 func parseListArgs(args []string, stderr io.Writer) (*listConfig, error) {
@@ -56,12 +61,23 @@ func parseListArgs(args []string, stderr io.Writer) (*listConfig, error) {
 	fs.BoolVarP(&cfg.pretty, "pretty", "p", false, "print the JSON indented (implies --json), as bpftool's -p")
 	fs.Var(&interval, "interval", "sample run-time stats over `DURATION` (5s, 1m30s, or seconds); 0 skips sampling")
 	fs.BoolVar(&cfg.demo, "demo", false, "first load and drive the bundled demo programs; unload them when done")
+	columns := fs.StringP("columns", "o", "", "show these `COLUMNS` of the table (comma-separated, as ps -o): "+strings.Join(listColumnNames(), ","))
 	// Flags may come before or after the selector.
 	if err := fs.parse(args); err != nil {
 		return nil, err
 	}
 	cfg.interval = interval.d
 	cfg.json = cfg.json || cfg.pretty
+	if fs.Changed("columns") {
+		if cfg.json {
+			return nil, usagef("-o/--columns chooses the table's columns; --json has every key")
+		}
+		cols, err := parseListColumns(*columns)
+		if err != nil {
+			return nil, usagef("-o: %v", err)
+		}
+		cfg.columns = cols
+	}
 	sel, rest, err := bpfprog.ParseSelector(fs.Args())
 	if err != nil {
 		return nil, usagef("%v", err)
@@ -151,28 +167,143 @@ func list(ctx context.Context, cfg *listConfig, stdout, stderr io.Writer) (err e
 	if cfg.json {
 		return bpfprog.WriteJSON(stdout, progs, rates)
 	}
-	return writeListTable(stdout, progs, rates)
+	return writeListTable(stdout, progs, rates, cfg.columns)
 }
 
-func writeListTable(w io.Writer, progs []bpfprog.Program, rates map[bpfprog.ID]bpfprog.Rate) error {
+// listColumn is one column the table can show.
+type listColumn struct {
+	// key names it for --columns, as the JSON key of the same value.
+	key, header string
+	cell        func(p *bpfprog.Program, r *bpfprog.Rate) string
+}
+
+// listColumns are the columns of the table, the default ones first.
+var listColumns = []listColumn{
+	{"id", "ID", func(p *bpfprog.Program, _ *bpfprog.Rate) string { return strconv.FormatUint(uint64(p.ID), 10) }},
+	{"type", "TYPE", func(p *bpfprog.Program, _ *bpfprog.Rate) string { return p.Type.String() }},
+	{"name", "NAME", func(p *bpfprog.Program, _ *bpfprog.Rate) string { return orDash(p.FullName) }},
+	{"tag", "TAG", func(p *bpfprog.Program, _ *bpfprog.Rate) string { return p.Tag }},
+	{"runs_per_sec", "RUNS/s", func(_ *bpfprog.Program, r *bpfprog.Rate) string {
+		if r == nil {
+			return "-"
+		}
+		return strconv.FormatFloat(r.RunsPerSec, 'f', 0, 64)
+	}},
+	{"avg_run_ns", "AVG ns", func(_ *bpfprog.Program, r *bpfprog.Rate) string {
+		if r == nil || r.Runs == 0 {
+			return "-"
+		}
+		return strconv.FormatFloat(r.AvgRunNs, 'f', 0, 64)
+	}},
+	{"cpu_percent", "CPU%", func(_ *bpfprog.Program, r *bpfprog.Rate) string {
+		if r == nil {
+			return "-"
+		}
+		return strconv.FormatFloat(r.CPUPercent, 'f', 2, 64)
+	}},
+	{"attach", "ATTACH", func(p *bpfprog.Program, _ *bpfprog.Rate) string { return listAttach(p.Attach) }},
+	{"pids", "PIDS", func(p *bpfprog.Program, _ *bpfprog.Rate) string { return listPIDs(p.Procs) }},
+	// Not shown by default.
+	{"run_cnt", "RUN_CNT", func(p *bpfprog.Program, _ *bpfprog.Rate) string {
+		return strconv.FormatUint(p.Stats.RunCount, 10)
+	}},
+	{"run_time_ns", "RUN_TIME_NS", func(p *bpfprog.Program, _ *bpfprog.Rate) string {
+		return strconv.FormatInt(p.Stats.RunTime.Nanoseconds(), 10)
+	}},
+	{"loaded_at", "LOADED_AT", func(p *bpfprog.Program, _ *bpfprog.Rate) string {
+		// bpftool's format.
+		return p.LoadedAt.Format("2006-01-02T15:04:05-0700")
+	}},
+	{"map_ids", "MAP_IDS", func(p *bpfprog.Program, _ *bpfprog.Rate) string {
+		ids := make([]string, len(p.MapIDs))
+		for i, id := range p.MapIDs {
+			ids[i] = strconv.FormatUint(uint64(id), 10)
+		}
+		return orDash(strings.Join(ids, ","))
+	}},
+	{"uid", "UID", func(p *bpfprog.Program, _ *bpfprog.Rate) string { return strconv.FormatUint(uint64(p.UID), 10) }},
+	{"kernel_name", "KERNEL_NAME", func(p *bpfprog.Program, _ *bpfprog.Rate) string { return orDash(p.Name) }},
+	{"bytes_xlated", "XLATED", func(p *bpfprog.Program, _ *bpfprog.Rate) string {
+		return strconv.FormatUint(uint64(p.XlatedSize), 10)
+	}},
+	{"bytes_jited", "JITED", func(p *bpfprog.Program, _ *bpfprog.Rate) string {
+		return strconv.FormatUint(uint64(p.JitedSize), 10)
+	}},
+	{"verified_insns", "VERIFIED", func(p *bpfprog.Program, _ *bpfprog.Rate) string {
+		return strconv.FormatUint(uint64(p.VerifiedInsns), 10)
+	}},
+	{"recursion_misses", "RECURSION_MISSES", func(p *bpfprog.Program, _ *bpfprog.Rate) string {
+		return strconv.FormatUint(p.Stats.RecursionMisses, 10)
+	}},
+	{"btf_id", "BTF_ID", func(p *bpfprog.Program, _ *bpfprog.Rate) string { return strconv.FormatUint(uint64(p.BTFID), 10) }},
+}
+
+// defaultListColumns is how many of listColumns the table shows without
+// --columns.
+const defaultListColumns = 9
+
+// listColumnNames returns the keys --columns takes.
+func listColumnNames() []string {
+	names := make([]string, len(listColumns))
+	for i, c := range listColumns {
+		names[i] = c.key
+	}
+	return names
+}
+
+// parseListColumns parses --columns: keys separated by commas or spaces,
+// as ps -o takes them.
+func parseListColumns(s string) ([]int, error) {
+	var cols []int
+	for _, key := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		i := slices.IndexFunc(listColumns, func(c listColumn) bool { return strings.EqualFold(c.key, key) })
+		if i < 0 {
+			return nil, fmt.Errorf("no column %q; choose from %s", key, strings.Join(listColumnNames(), ","))
+		}
+		cols = append(cols, i)
+	}
+	if len(cols) == 0 {
+		return nil, errors.New("name at least one column")
+	}
+	return cols, nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// writeListTable writes the programs as a table of the columns cols
+// (indexes into listColumns; nil for the default ones).
+func writeListTable(w io.Writer, progs []bpfprog.Program, rates map[bpfprog.ID]bpfprog.Rate, cols []int) error {
+	if cols == nil {
+		for i := range defaultListColumns {
+			cols = append(cols, i)
+		}
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tTYPE\tNAME\tTAG\tRUNS/s\tAVG ns\tCPU%\tATTACH\tPIDS")
+	for i, c := range cols {
+		if i > 0 {
+			io.WriteString(tw, "\t")
+		}
+		io.WriteString(tw, listColumns[c].header)
+	}
+	io.WriteString(tw, "\n")
 	for i := range progs {
 		p := &progs[i]
-		runs, avg, cpu := "-", "-", "-"
-		if r, ok := rates[p.ID]; ok {
-			runs = strconv.FormatFloat(r.RunsPerSec, 'f', 0, 64)
-			if r.Runs > 0 {
-				avg = strconv.FormatFloat(r.AvgRunNs, 'f', 0, 64)
+		var r *bpfprog.Rate
+		if x, ok := rates[p.ID]; ok {
+			r = &x
+		}
+		for j, c := range cols {
+			if j > 0 {
+				io.WriteString(tw, "\t")
 			}
-			cpu = strconv.FormatFloat(r.CPUPercent, 'f', 2, 64)
+			io.WriteString(tw, listColumns[c].cell(p, r))
 		}
-		name := p.FullName
-		if name == "" {
-			name = "-"
-		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			p.ID, p.Type, name, p.Tag, runs, avg, cpu, listAttach(p.Attach), listPIDs(p.Procs))
+		io.WriteString(tw, "\n")
 	}
 	return tw.Flush()
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -44,6 +45,9 @@ func TestParseListArgs(t *testing.T) {
 		{[]string{"-p", "id", "3"}, listConfig{json: true, pretty: true, interval: time.Second, sel: bpfprog.Selector{Kind: bpfprog.SelectID, ID: 3}}},
 		{[]string{"id", "3", "-jp"}, listConfig{json: true, pretty: true, interval: time.Second, sel: bpfprog.Selector{Kind: bpfprog.SelectID, ID: 3}}},
 		{[]string{"name", "-j"}, listConfig{interval: time.Second, sel: bpfprog.Selector{Kind: bpfprog.SelectName, Name: "-j"}}},
+		// ps -o style columns.
+		{[]string{"-o", "id,run_cnt,run_time_ns", "id", "5"}, listConfig{interval: time.Second, columns: []int{0, 9, 10}, sel: bpfprog.Selector{Kind: bpfprog.SelectID, ID: 5}}},
+		{[]string{"--columns=name loaded_at,MAP_IDS"}, listConfig{interval: time.Second, columns: []int{2, 11, 12}}},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -51,7 +55,7 @@ func TestParseListArgs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if *got != tt.want {
+			if !reflect.DeepEqual(*got, tt.want) {
 				t.Errorf("got %+v, want %+v", *got, tt.want)
 			}
 		})
@@ -68,6 +72,9 @@ func TestParseListArgsErrors(t *testing.T) {
 		{"name"},
 		{"id", "x"},
 		{"tag", "xyz"},
+		{"-o", "id,bogus"},
+		{"-o", ","},
+		{"-j", "-o", "id"},
 	} {
 		_, err := parseListArgs(args, io.Discard)
 		var ue usageError
@@ -341,6 +348,40 @@ func TestListTable(t *testing.T) {
 	}
 	if !strings.Contains(lines[1], "("+strconv.Itoa(os.Getpid())+")") {
 		t.Errorf("PIDS of row %q lack this process", lines[1])
+	}
+
+	// Chosen columns agree with --json, and -p indents the same JSON.
+	out = string(listCmd(t, "--interval", "0", "-o", "id,run_cnt,run_time_ns,loaded_at,map_ids", id))
+	var prog []struct {
+		RunCnt   uint64   `json:"run_cnt"`
+		LoadedAt int64    `json:"loaded_at"`
+		MapIDs   []uint32 `json:"map_ids"`
+	}
+	pretty := listCmd(t, "--interval", "0", "-p", id)
+	if err := json.Unmarshal(pretty, &prog); err != nil || len(prog) != 1 || !bytes.Contains(pretty, []byte("\n    ")) {
+		t.Fatalf("-p printed %s: %v", pretty, err)
+	}
+	lines = strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 2 || !slices.Equal(strings.Fields(lines[0]), []string{"ID", "RUN_CNT", "RUN_TIME_NS", "LOADED_AT", "MAP_IDS"}) {
+		t.Fatalf("-o id,run_cnt,run_time_ns,loaded_at,map_ids printed:\n%s", out)
+	}
+	f = strings.Fields(lines[1])
+	runs, err := strconv.ParseUint(f[1], 10, 64)
+	if f[0] != id || err != nil || runs == 0 || runs > prog[0].RunCnt {
+		t.Errorf("row %q: want id %s and run_cnt in (0, %d]", lines[1], id, prog[0].RunCnt)
+	}
+	if ns, err := strconv.ParseUint(f[2], 10, 64); err != nil || ns == 0 {
+		t.Errorf("run_time_ns %q", f[2])
+	}
+	if at, err := time.Parse("2006-01-02T15:04:05-0700", f[3]); err != nil || at.Unix() != prog[0].LoadedAt {
+		t.Errorf("loaded_at %q: %v, want unix time %d", f[3], err, prog[0].LoadedAt)
+	}
+	var maps []string
+	for _, m := range prog[0].MapIDs {
+		maps = append(maps, strconv.Itoa(int(m)))
+	}
+	if want := orDash(strings.Join(maps, ",")); f[4] != want {
+		t.Errorf("map_ids %q, want %q", f[4], want)
 	}
 }
 
