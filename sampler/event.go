@@ -178,3 +178,13 @@ var hasPMU = sync.OnceValue(func() bool {
 	unix.Close(fd)
 	return true
 })
+
+// EventNames returns the names ParseEvent knows, without modifiers, in the
+// order its errors list them (for shell completion).
+func EventNames() []string {
+	names := make([]string, len(events))
+	for i, e := range events {
+		names[i] = e.name
+	}
+	return names
+}

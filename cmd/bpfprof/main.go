@@ -33,6 +33,7 @@ func commands() []command {
 		{"annotate", "show BPF source, bytecode and JIT code with sample heat", runAnnotate},
 		{"top", "interactive, top-like view of every loaded BPF program", runTop},
 		{"version", "print the version of bpfprof", runVersion},
+		{"completion", "print a bash, zsh or fish script that completes bpfprof's commands, flags and programs", runCompletion},
 	}
 }
 
@@ -63,6 +64,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case args[0] == "--version" || args[0] == "-V":
 		args = append([]string{"version"}, args[1:]...)
+	case args[0] == completeCommand:
+		complete(args[1:], stdout)
+		return 0
 	}
 	for _, c := range commands() {
 		if c.name != args[0] {
