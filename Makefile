@@ -38,7 +38,7 @@ bench: build
 	./scripts/bench.sh
 
 demo: build
-	$(BIN) list --demo
+	$(BIN) top --demo
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }

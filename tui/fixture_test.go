@@ -60,9 +60,9 @@ func demoFrame() *Frame {
 	idle.Procs = []Proc{{PID: 1, Comm: "systemd"}, {PID: 300, Comm: "systemd-logind"}}
 	unnamed := prog(40, "socket_filter", "", 0, 0)
 	return &Frame{
-		Time:   fixtureTime,
-		Period: time.Second,
-		Header: Header{StatsNote: "our fd", Event: "cpu-clock", Frequency: 499, Samples: 1000, BPFSamples: 70, Demo: true},
+		Time:     fixtureTime,
+		Period:   time.Second,
+		Header:   Header{StatsNote: "our fd", Event: "cpu-clock", Frequency: 499, Samples: 1000, BPFSamples: 70, Demo: true},
 		Programs: []Program{idle, unnamed, hot, sub, maps, tp},
 		Heat: map[uint32]*Heat{
 			316206: {

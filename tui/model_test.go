@@ -94,10 +94,10 @@ func TestFilter(t *testing.T) {
 		filter string
 		want   []uint32
 	}{
-		{"XDP", []uint32{316208}},                  // type, any case
-		{"raw_syscalls", []uint32{316210}},          // attach point
-		{"logind", []uint32{12}},                    // a second owner
-		{"hot_loop", []uint32{316206}},              // name
+		{"XDP", []uint32{316208}},          // type, any case
+		{"raw_syscalls", []uint32{316210}}, // attach point
+		{"logind", []uint32{12}},           // a second owner
+		{"hot_loop", []uint32{316206}},     // name
 		{"bpfprof_", []uint32{316206, 316208, 316209, 316210}},
 		{"nothing-such", []uint32{}},
 	} {

@@ -142,13 +142,27 @@ func (v *programView) rowHeat(r listRow, h *Heat) uint64 {
 	case rowInsn:
 		var n uint64
 		for _, j := range fn.Lines[r.line].Insns[r.insn].JIT {
-			n += h.Addrs[j.Addr]
+			n += jitHeat(j, h)
 		}
 		return n
 	case rowJIT:
-		return h.Addrs[fn.Lines[r.line].Insns[r.insn].JIT[r.jit].Addr]
+		return jitHeat(fn.Lines[r.line].Insns[r.insn].JIT[r.jit], h)
 	}
 	return 0
+}
+
+// jitHeat is the samples at the addresses of one JIT instruction.
+func jitHeat(j JITInsn, h *Heat) uint64 {
+	if j.Len <= 1 {
+		return h.Addrs[j.Addr]
+	}
+	var n uint64
+	for a, c := range h.Addrs {
+		if a >= j.Addr && a < j.Addr+uint64(j.Len) {
+			n += c
+		}
+	}
+	return n
 }
 
 // hotKind is the kind of row hot-line navigation stops at in the mode.

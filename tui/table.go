@@ -53,13 +53,13 @@ const sparkWidth = 12
 var columns = []column{
 	{id: colID_, title: "ID", min: 6, max: 7, prio: 100, right: true,
 		cmp: func(a, b *Program) int { return cmp.Compare(a.ID, b.ID) }},
-	{id: colType, title: "TYPE", min: 10, max: 13, prio: 60,
+	{id: colType, title: "TYPE", min: 13, max: 13, prio: 60,
 		cmp: func(a, b *Program) int { return strings.Compare(a.Type, b.Type) }},
-	{id: colName, title: "NAME", min: 20, max: 40, prio: 100,
+	{id: colName, title: "NAME", min: 24, max: 40, prio: 100,
 		cmp: func(a, b *Program) int { return strings.Compare(a.Name, b.Name) }},
 	{id: colAttach, title: "ATTACH", min: 10, max: 34, prio: 40,
 		cmp: func(a, b *Program) int { return strings.Compare(firstOr(a.Attach, ""), firstOr(b.Attach, "")) }},
-	{id: colProcess, title: "PROCESS", min: 10, max: 22, prio: 50,
+	{id: colProcess, title: "PROCESS", min: 14, max: 22, prio: 50,
 		cmp: func(a, b *Program) int { return strings.Compare(procCell(a.Procs), procCell(b.Procs)) }},
 	{id: colRuns, title: "RUNS/s", min: 7, max: 7, prio: 90, right: true, desc: true,
 		cmp: func(a, b *Program) int { return cmp.Compare(a.RunsPerSec, b.RunsPerSec) }},
@@ -71,7 +71,7 @@ var columns = []column{
 		cmp: func(a, b *Program) int { return cmp.Compare(a.SampledPercent, b.SampledPercent) }},
 	{id: colMapsMem, title: "MAPS MEM", min: 9, max: 9, prio: 30, right: true, desc: true,
 		cmp: func(a, b *Program) int { return cmp.Compare(a.MapsMem, b.MapsMem) }},
-	{id: colSpark, title: "CPU% 1 min", min: sparkWidth, max: sparkWidth, prio: 20},
+	{id: colSpark, title: "CPU% 1 min", min: sparkWidth, max: sparkWidth, prio: 45},
 }
 
 // defaultSort is the column the table is sorted by at start: CPU%.

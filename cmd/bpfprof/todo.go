@@ -28,5 +28,4 @@ func notYet(name, synopsis, about string) func(args []string, stdout, stderr io.
 
 var (
 	runAnnotate = notYet("annotate", "[id ID | name NAME | tag TAG | pinned PATH] [-i PROFILE]", "Shows BPF source lines, xlated bytecode and JIT code with per-line sample percentages.")
-	runTop      = notYet("top", "[--demo]", "An interactive, top-like view of every loaded BPF program.")
 )

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
+	"time"
 )
 
 // Rates at which Demo drives its programs, in runs per second. They differ so
@@ -16,13 +18,29 @@ const (
 	demoMapsRate    = 200000
 )
 
-// Demo loads all four bundled objects, attaches Tracepoint, and drives Hot,
+// DemoOptions change how Demo drives the programs.
+type DemoOptions struct {
+	// Varying makes each program's rate swing between a tenth and all of
+	// its rate, each on its own period of half a minute or so, so that a
+	// live view has something to show.
+	Varying bool
+}
+
+// demoPeriods are the periods of the varying rates, one per driven program.
+var demoPeriods = []time.Duration{23 * time.Second, 37 * time.Second, 53 * time.Second}
+
+// Demo is DemoWith without options: constant rates.
+func Demo(ctx context.Context) (stop func() error, err error) {
+	return DemoWith(ctx, DemoOptions{})
+}
+
+// DemoWith loads all four bundled objects, attaches Tracepoint, and drives Hot,
 // Subprog and Maps at modest, different rates in background goroutines until
 // ctx is done or stop is called. stop ends the goroutines, waits for them,
 // unloads everything and returns the first error any of them met; calling it
 // again does nothing. The programs stay loaded until stop, even once ctx is
 // done. Requires the privileges of Load and Attach.
-func Demo(ctx context.Context) (stop func() error, err error) {
+func DemoWith(ctx context.Context, opts DemoOptions) (stop func() error, err error) {
 	var objs []*Object
 	defer func() {
 		if err != nil {
@@ -65,8 +83,16 @@ func Demo(ctx context.Context) (stop func() error, err error) {
 	)
 	for i, d := range driven {
 		prog := objs[i].Program()
+		rate := func(time.Duration) int { return d.rate }
+		if opts.Varying {
+			period := demoPeriods[i%len(demoPeriods)]
+			rate = func(t time.Duration) int {
+				phase := 2 * math.Pi * float64(t) / float64(period)
+				return int(float64(d.rate) * (0.55 + 0.45*math.Sin(phase)))
+			}
+		}
 		wg.Go(func() {
-			if _, err := Drive(ctx, prog, d.rate); err != nil {
+			if _, err := DriveVarying(ctx, prog, rate); err != nil {
 				mu.Lock()
 				if first == nil {
 					first = fmt.Errorf("demo: %s: %w", d.name, err)

@@ -46,7 +46,18 @@ func Drive(ctx context.Context, prog *ebpf.Program, runsPerSecond int) (uint64, 
 	if runsPerSecond <= 0 {
 		return r.flatOut(ctx)
 	}
-	return r.paced(ctx, uint64(runsPerSecond))
+	return r.paced(ctx, func(time.Duration) uint64 { return uint64(runsPerSecond) })
+}
+
+// DriveVarying runs prog as Drive does, at rate(elapsed) runs per second,
+// a rate that may change over time (it is asked again every 10ms). A rate
+// of 0 pauses the program.
+func DriveVarying(ctx context.Context, prog *ebpf.Program, rate func(elapsed time.Duration) int) (uint64, error) {
+	if prog == nil {
+		return 0, errors.New("drive: nil program")
+	}
+	r := runner{prog: prog, opts: ebpf.RunOptions{Data: packet()}, chunk: firstChunk}
+	return r.paced(ctx, func(d time.Duration) uint64 { return uint64(max(rate(d), 0)) })
 }
 
 // runner makes the BPF_PROG_TEST_RUN calls of one Drive and sizes them.
@@ -87,17 +98,20 @@ func (r *runner) flatOut(ctx context.Context) (uint64, error) {
 	return r.done, nil
 }
 
-// paced keeps the runs done at rate per second since the start, plus one so
-// the first batch goes at once. Falling more than a second behind forgets
-// the backlog instead of catching up in a burst.
-func (r *runner) paced(ctx context.Context, rate uint64) (uint64, error) {
+// paced keeps the runs done at rate per second, plus one so the first
+// batch goes at once. Falling more than a second behind forgets the backlog
+// instead of catching up in a burst.
+func (r *runner) paced(ctx context.Context, rateAt func(time.Duration) uint64) (uint64, error) {
 	tick := time.NewTicker(paceTick)
 	defer tick.Stop()
-	base, start := uint64(0), time.Now()
+	begin := time.Now()
+	due, last := r.done+1, begin
 	for {
-		due := base + uint64(time.Since(start).Seconds()*float64(rate)) + 1
-		if due > r.done+rate {
-			base, start = r.done, time.Now()
+		now := time.Now()
+		rate := rateAt(now.Sub(begin))
+		due += uint64(now.Sub(last).Seconds() * float64(rate))
+		last = now
+		if due > r.done+rate+1 {
 			due = r.done + 1
 		}
 		for r.done < due {
