@@ -305,11 +305,13 @@ type BatchOptions struct {
 	Reverse bool
 }
 
-// SortColumn returns the index of the sortable column titled title (case
-// insensitive), or false.
+// SortColumn returns the index of the sortable column titled title, or
+// false. Case, spaces, dashes and underscores do not matter: "avg-ns" is
+// "AVG ns".
 func SortColumn(title string) (int, bool) {
+	norm := strings.NewReplacer(" ", "", "-", "", "_", "")
 	for _, i := range sortable() {
-		if strings.EqualFold(columns[i].title, title) {
+		if strings.EqualFold(norm.Replace(columns[i].title), norm.Replace(title)) {
 			return i, true
 		}
 	}

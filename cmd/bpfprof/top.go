@@ -54,6 +54,8 @@ func (t topDelay) String() string {
 	return t.d.String()
 }
 
+func (t topDelay) Type() string { return "delay" }
+
 func (t topDelay) Set(s string) error {
 	d, err := parseDuration(s)
 	if err != nil {
@@ -70,15 +72,13 @@ func parseTopArgs(args []string, stderr io.Writer) (*topConfig, error) {
 	fs := newFlagSet("top", topSynopsis, stderr)
 	cfg := &topConfig{delay: tui.DefaultDelay, frequency: topDefaultFrequency}
 	delay := topDelay{&cfg.delay}
-	fs.Var(delay, "d", "refresh every `DELAY` (1, 0.5, 2s; default 1s); + and - change it live")
-	fs.Var(delay, "delay", "same as -d")
-	fs.BoolVar(&cfg.batch, "b", false, "batch mode: print the table to standard output every DELAY, as 'top -b'")
-	fs.BoolVar(&cfg.batch, "once", false, "same as -b")
-	fs.IntVar(&cfg.iterations, "n", 0, "with -b, stop after `N` tables (default: until interrupted)")
+	fs.VarP(delay, "delay", "d", "refresh every `DELAY` (1, 0.5, 2s); + and - change it live")
+	fs.BoolVarP(&cfg.batch, "once", "b", false, "batch mode: print the table to standard output every DELAY, as 'top -b'")
+	fs.IntVarP(&cfg.iterations, "iterations", "n", 0, "with -b, stop after `N` tables (default: until interrupted)")
 	fs.BoolVar(&cfg.demo, "demo", false, "load the bundled demo programs, drive them at changing rates, unload them on exit")
 	var events eventSpecs
-	fs.Var(&events, "e", "sample this `EVENT` while top runs (default cycles with a hardware PMU, else cpu-clock)")
-	fs.Uint64Var(&cfg.frequency, "F", topDefaultFrequency, "sample at `HZ` per CPU")
+	fs.VarP(&events, "event", "e", "sample this `EVENT` while top runs (default cycles with a hardware PMU, else cpu-clock)")
+	fs.Uint64VarP(&cfg.frequency, "freq", "F", topDefaultFrequency, "sample at `HZ` per CPU")
 	fs.StringVar(&cfg.logFile, "log", "", "write diagnostics to `FILE` (the screen belongs to the TUI)")
 	fs.StringVar(&cfg.sort, "sort", "", "with -b, sort by `COLUMN`: "+strings.Join(tui.SortColumns(), ", ")+" (default CPU%)")
 	fs.StringVar(&cfg.filter, "filter", "", "with -b, show only programs whose name, type, attach point or process contains `TEXT`")
