@@ -182,7 +182,7 @@ func top(ctx context.Context, cfg *topConfig, stdout, stderr io.Writer) (err err
 	default:
 		defer sess.Close()
 		sess.Start(ctx)
-		src.sess, src.event, src.frequency = sess, cfg.event.String(), cfg.frequency
+		src.sess, src.tracker, src.event, src.frequency = sess, sess.NewTracker(), cfg.event.String(), cfg.frequency
 	}
 
 	if cfg.batch {

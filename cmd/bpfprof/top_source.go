@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/aggregate"
 	"github.com/bpfprof/bpfprof/session"
+	"github.com/bpfprof/bpfprof/symbolize"
 	"github.com/bpfprof/bpfprof/tui"
 )
 
@@ -32,6 +35,7 @@ type liveSource struct {
 	stats *bpfprog.Stats
 	// sess is nil when sampling is off; samplingNote says why.
 	sess         *session.Session
+	tracker      *aggregate.Tracker
 	samplingNote string
 	event        string
 	frequency    uint64
@@ -40,8 +44,6 @@ type liveSource struct {
 
 	mu        sync.Mutex
 	prev      *bpfprog.Snapshot
-	prevAgg   *aggregate.Snapshot
-	prevLost  uint64
 	prevTime  time.Time
 	facts     map[bpfprog.ID]*bpfprog.Program
 	factsAt   time.Time
@@ -83,12 +85,7 @@ func (s *liveSource) Refresh(context.Context) (*tui.Frame, error) {
 	}
 	var rates map[bpfprog.ID]bpfprog.Rate
 	if s.prev != nil {
-		rates = map[bpfprog.ID]bpfprog.Rate{}
-		for _, r := range bpfprog.Delta(s.prev, snap) {
-			if !r.Gone && !r.New {
-				rates[r.ID] = r
-			}
-		}
+		rates = bpfprog.Rates(s.prev, snap)
 	}
 	s.prev, s.prevTime = snap, now
 
@@ -184,81 +181,61 @@ func readMap(id uint32) mapFacts {
 // samples fills the frame's sampling header and heat from the samples
 // counted since the previous refresh, and returns each program's samples.
 func (s *liveSource) samples(f *tui.Frame) map[uint32]uint64 {
-	if s.sess == nil {
+	if s.tracker == nil {
 		return nil
 	}
-	cur := s.sess.Snapshot()
-	st := s.sess.Stats()
-	prev := s.prevAgg
-	s.prevAgg = cur
-	lost := st.Sampler.Lost + st.Sampler.LostSamples
-	f.Header.Lost = lost - s.prevLost
-	s.prevLost = lost
-	if prev == nil {
-		prev = &aggregate.Snapshot{}
-	}
-	f.Header.Samples = cur.Samples - prev.Samples
-	f.Header.BPFSamples = cur.BPFSamples - prev.BPFSamples
+	d := s.tracker.Next()
+	f.Header.Samples = d.Samples
+	f.Header.BPFSamples = d.BPFSamples
+	f.Header.Lost = d.Lost + d.LostSamples
 
-	// Stacks are kept in the order first seen: stack i is the same in
-	// both snapshots, and its count only grows.
-	f.Heat = map[uint32]*tui.Heat{}
-	heat := func(id uint32) *tui.Heat {
-		h := f.Heat[id]
-		if h == nil {
-			h = &tui.Heat{Lines: map[tui.LineKey]uint64{}, Addrs: map[uint64]uint64{}}
-			f.Heat[id] = h
-		}
-		return h
-	}
-	type payKey struct {
-		pid, cpu uint32
-		comm     string
-	}
-	pays := map[uint32]map[payKey]uint64{}
-	for i := range cur.Stacks {
-		st := &cur.Stacks[i]
-		n := st.Count
-		if i < len(prev.Stacks) {
-			n -= prev.Stacks[i].Count
-		}
-		if n == 0 || st.Prog == nil {
+	f.Heat = make(map[uint32]*tui.Heat, len(d.Programs))
+	out := make(map[uint32]uint64, len(d.Programs))
+	for _, p := range d.Programs {
+		if p.Prog == nil || p.Samples == 0 {
 			continue
 		}
-		h := heat(st.Prog.ID)
-		h.Samples += n
-		for _, loc := range st.Locations {
-			fr := cur.Location(loc)
-			if fr != nil && fr.Prog != nil {
-				h.Addrs[fr.Addr] += n
-				if fr.File != "" {
-					h.Lines[tui.LineKey{File: fr.File, Line: fr.Line}] += n
-				}
-				break
-			}
-		}
-		if pays[st.Prog.ID] == nil {
-			pays[st.Prog.ID] = map[payKey]uint64{}
-		}
-		pays[st.Prog.ID][payKey{st.PID, st.CPU, st.Comm}] += n
+		out[p.Prog.ID] = p.Samples
+		f.Heat[p.Prog.ID] = &tui.Heat{Samples: p.Samples, Lines: map[tui.LineKey]uint64{}, Addrs: map[uint64]uint64{}}
 	}
-	out := make(map[uint32]uint64, len(f.Heat))
-	for id, h := range f.Heat {
-		out[id] = h.Samples
-		for k, n := range pays[id] {
+	for _, l := range d.Lines {
+		if h := heatOf(f, l.Prog); h != nil && l.Samples > 0 {
+			h.Lines[tui.LineKey{File: l.File, Line: l.Line}] += l.Samples
+		}
+	}
+	for _, a := range d.Addrs {
+		if h := heatOf(f, a.Prog); h != nil && a.Self > 0 {
+			h.Addrs[a.Addr] += a.Self
+		}
+	}
+	type payKey struct {
+		prog, pid, cpu uint32
+		comm           string
+	}
+	pays := map[payKey]uint64{}
+	for _, st := range d.Stacks {
+		if st.Prog != nil && st.Count > 0 {
+			pays[payKey{st.Prog.ID, st.PID, st.CPU, st.Comm}] += st.Count
+		}
+	}
+	for k, n := range pays {
+		if h := f.Heat[k.prog]; h != nil {
 			h.Payers = append(h.Payers, tui.Payer{PID: k.pid, CPU: k.cpu, Comm: k.comm, Samples: n})
 		}
+	}
+	for _, h := range f.Heat {
 		slices.SortFunc(h.Payers, func(a, b tui.Payer) int {
-			switch {
-			case a.Samples != b.Samples:
-				return int(int64(b.Samples) - int64(a.Samples))
-			case a.PID != b.PID:
-				return int(int64(a.PID) - int64(b.PID))
-			}
-			return int(int64(a.CPU) - int64(b.CPU))
+			return cmp.Or(cmp.Compare(b.Samples, a.Samples), cmp.Compare(a.PID, b.PID), cmp.Compare(a.CPU, b.CPU))
 		})
 	}
 	return out
+}
+
+func heatOf(f *tui.Frame, p *symbolize.Prog) *tui.Heat {
+	if p == nil {
+		return nil
+	}
+	return f.Heat[p.ID]
 }
 
 // Details implements tui.Source: the program's facts, its maps and a
@@ -294,7 +271,7 @@ func (s *liveSource) Details(_ context.Context, id uint32) (*tui.Details, error)
 }
 
 // listing reads program id's code and lays it out by function and source
-// line, or says why it cannot.
+// line with the annotate model, or says why it cannot.
 func listing(id uint32, mapNames map[uint32]string) (*tui.Listing, string) {
 	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
 	if err != nil {
@@ -309,81 +286,58 @@ func listing(id uint32, mapNames map[uint32]string) (*tui.Listing, string) {
 	if err != nil {
 		return nil, err.Error()
 	}
+	al, err := annotate.Build(ap, annotate.Counts{}, annotate.Options{JIT: true})
+	if err != nil {
+		return nil, err.Error()
+	}
 	if len(ap.Lines) == 0 {
-		return nil, "the program has no BTF line info (loaded without BTF): no source to annotate"
+		note := "the program has no BTF line info: no source to annotate"
+		if len(al.Notes) > 0 {
+			note = strings.Join(al.Notes, "; ")
+		}
+		return nil, note
 	}
-	// Xlated instructions by their offset in 8-byte slots.
-	type insnText struct {
-		off  int
-		text string
-	}
-	var insns []insnText
-	if xi, err := info.Instructions(); err == nil {
-		off := 0
-		for _, in := range xi {
-			insns = append(insns, insnText{off, fmt.Sprintf("%v", in)})
-			off += int(in.Size() / 8)
-		}
-	}
-	l := &tui.Listing{}
-	fn := -1
-	nextFunc := 0
-	for i, line := range ap.Lines {
-		for nextFunc < len(ap.Funcs) && ap.Funcs[nextFunc].Insn <= line.Insn {
-			l.Funcs = append(l.Funcs, tui.Func{Name: ap.Funcs[nextFunc].Name})
-			fn = len(l.Funcs) - 1
-			nextFunc++
-		}
-		if fn < 0 {
-			l.Funcs = append(l.Funcs, tui.Func{Name: ap.Name})
-			fn = 0
-		}
-		end := uint32(1 << 31)
-		if i+1 < len(ap.Lines) {
-			end = ap.Lines[i+1].Insn
-		}
-		sl := tui.SourceLine{LineKey: tui.LineKey{File: line.File, Line: line.Line}, Text: line.Text}
-		for _, in := range insns {
-			if uint32(in.off) >= line.Insn && uint32(in.off) < end {
-				sl.Insns = append(sl.Insns, tui.Insn{Index: in.off, Text: in.text})
-			}
-		}
-		// The machine code of the line runs from its JIT address to the
-		// next line's; it goes with the line's first instruction.
-		if line.JITAddr != 0 && len(sl.Insns) > 0 {
-			jitEnd := line.JITAddr
-			if i+1 < len(ap.Lines) && ap.Lines[i+1].JITAddr > line.JITAddr {
-				jitEnd = ap.Lines[i+1].JITAddr
-			} else if ap.JIT != nil {
-				jitEnd = jitFuncEnd(ap.JIT, line.JITAddr)
-			}
-			sl.Insns[0].JIT = []tui.JITInsn{{Addr: line.JITAddr, Len: int(jitEnd - line.JITAddr),
-				Text: fmt.Sprintf("%d bytes of machine code", jitEnd-line.JITAddr)}}
-		}
-		// Records of one line that follow each other (a line's columns)
-		// make one source line.
-		lines := l.Funcs[fn].Lines
-		if n := len(lines); n > 0 && lines[n-1].LineKey == sl.LineKey {
-			lines[n-1].Insns = append(lines[n-1].Insns, sl.Insns...)
-			continue
-		}
-		l.Funcs[fn].Lines = append(lines, sl)
-	}
-	return l, ""
+	return tuiListing(al), ""
 }
 
-// jitFuncEnd returns the end of the JIT function holding addr.
-func jitFuncEnd(j *annotate.JIT, addr uint64) uint64 {
-	for i, k := range j.Ksyms {
-		n := uint64(len(j.Image))
-		if i < len(j.FuncLens) {
-			n = uint64(j.FuncLens[i])
+// tuiListing turns an annotate listing into the TUI's: one source line per
+// run of blocks of the same line, each block's machine code under its first
+// instruction.
+func tuiListing(al *annotate.Listing) *tui.Listing {
+	l := &tui.Listing{Funcs: make([]tui.Func, 0, len(al.Functions))}
+	for _, fn := range al.Functions {
+		tf := tui.Func{Name: fn.Name}
+		for _, b := range fn.Blocks {
+			var sl tui.SourceLine
+			if b.Source != nil {
+				sl = tui.SourceLine{LineKey: tui.LineKey{File: b.Source.File, Line: b.Source.Line}, Text: b.Source.Text}
+			}
+			for _, in := range b.Insns {
+				text := in.Text
+				if in.Comment != "" {
+					text += "  ; " + in.Comment
+				}
+				sl.Insns = append(sl.Insns, tui.Insn{Index: in.Index, Text: text})
+			}
+			if len(b.JIT) > 0 {
+				jit := make([]tui.JITInsn, len(b.JIT))
+				for i, j := range b.JIT {
+					jit[i] = tui.JITInsn{Addr: j.Addr, Len: j.Len, Text: j.Text}
+				}
+				if len(sl.Insns) == 0 {
+					sl.Insns = append(sl.Insns, tui.Insn{Index: -1})
+				}
+				sl.Insns[0].JIT = jit
+			}
+			if n := len(tf.Lines); n > 0 && b.Source != nil && tf.Lines[n-1].LineKey == sl.LineKey {
+				tf.Lines[n-1].Insns = append(tf.Lines[n-1].Insns, sl.Insns...)
+				continue
+			}
+			tf.Lines = append(tf.Lines, sl)
 		}
-		if addr >= k && addr < k+n {
-			return k + n
-		}
+		l.Funcs = append(l.Funcs, tf)
 	}
-	return addr
+	return l
 }
 
 // topLogger writes to the --log file, or nowhere.
