@@ -13,8 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -63,6 +65,9 @@ const (
 	LabelProgName = "bpf_prog_name"
 	LabelProgType = "bpf_prog_type"
 )
+
+// noTask is the pid and tid, -1, of a sample taken outside any task.
+const noTask = math.MaxUint32
 
 // errNoEvent is returned by Build for a Meta without an Event.
 var errNoEvent = errors.New("pprof: Meta.Event is empty")
@@ -151,22 +156,26 @@ func setLabels(s *profile.Sample, st *aggregate.Stack, seen map[labelKey]*profil
 		return
 	}
 	seen[k] = s
-	s.NumLabel = map[string][]int64{
-		LabelPID: {int64(st.PID)},
-		LabelTID: {int64(st.TID)},
-		LabelCPU: {int64(st.CPU)},
-	}
 	// profile.proto drops a numeric label whose value and unit are both
 	// zero (cpu 0, pid 0). A unit keeps it; naming the unit after the key
 	// is what pprof infers for labels without one, so it changes nothing
 	// in pprof's output or filters.
-	s.NumUnit = map[string][]string{
-		LabelPID: {LabelPID},
-		LabelTID: {LabelTID},
-		LabelCPU: {LabelCPU},
+	s.NumLabel = map[string][]int64{LabelCPU: {int64(st.CPU)}}
+	s.NumUnit = map[string][]string{LabelCPU: {LabelCPU}}
+	// The kernel gives pid and tid -1 for samples taken outside any task:
+	// they get neither label.
+	if st.PID != noTask {
+		s.NumLabel[LabelPID], s.NumUnit[LabelPID] = []int64{int64(st.PID)}, []string{LabelPID}
+		comm := st.Comm
+		if comm == "" {
+			// A process gone before its name could be read: perf's
+			// name for it.
+			comm = ":" + strconv.FormatUint(uint64(st.PID), 10)
+		}
+		s.Label = map[string][]string{LabelComm: {comm}}
 	}
-	if st.Comm != "" {
-		s.Label = map[string][]string{LabelComm: {st.Comm}}
+	if st.TID != noTask {
+		s.NumLabel[LabelTID], s.NumUnit[LabelTID] = []int64{int64(st.TID)}, []string{LabelTID}
 	}
 	if pr := st.Prog; pr != nil {
 		if s.Label == nil {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,7 @@ import (
 	"github.com/bpfprof/bpfprof/internal/aggregate/aggregatetest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 	"github.com/bpfprof/bpfprof/pprof"
+	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/symbolize"
 )
 
@@ -524,5 +526,38 @@ func TestUnplacedKernelFrames(t *testing.T) {
 	}
 	if got, want := q.String(), p.String(); got != want {
 		t.Errorf("parsed profile differs:\n%s", diff(want, got))
+	}
+}
+
+// TestLabelsWithoutTask: a sample outside any task (pid -1) gets no pid,
+// tid or comm label; a process without a known name gets perf's ":PID".
+func TestLabelsWithoutTask(t *testing.T) {
+	a, err := aggregate.New(aggregate.Options{Resolver: aggregatetest.NewResolver()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.HandleRecord(&sampler.Sample{Common: sampler.Common{Time: 1, CPU: 1}, IP: aggregatetest.KernelStart + 0x1010, PID: math.MaxUint32, TID: math.MaxUint32, Period: 1})
+	a.HandleRecord(&sampler.Sample{Common: sampler.Common{Time: 2, CPU: 1}, IP: aggregatetest.KernelStart + 0x1010, PID: 999, TID: 1000, Period: 1})
+	p, err := pprof.Build(a.Snapshot(), fixtureMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Sample) != 2 {
+		t.Fatalf("%d samples, want 2", len(p.Sample))
+	}
+	for _, s := range p.Sample {
+		pid, hasPID := s.NumLabel[pprof.LabelPID]
+		switch {
+		case !hasPID:
+			if _, ok := s.NumLabel[pprof.LabelTID]; ok || s.Label[pprof.LabelComm] != nil {
+				t.Errorf("sample outside a task has labels %v %v", s.Label, s.NumLabel)
+			}
+		case pid[0] == 999:
+			if !s.HasLabel(pprof.LabelComm, ":999") || s.NumLabel[pprof.LabelTID][0] != 1000 {
+				t.Errorf("unnamed process labels %v %v", s.Label, s.NumLabel)
+			}
+		default:
+			t.Errorf("pid label %v", pid)
+		}
 	}
 }

@@ -34,7 +34,7 @@ func openError(e Event, cpu int, opts *Options, err error) error {
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
 		return fmt.Errorf("open %s on cpu %d: %w (%s): %s", e, cpu, ErrPermission, errnoName(err), permissionHint(e, opts))
 	case errors.Is(err, unix.EINVAL) && opts.Frequency > 0:
-		if max, ok := readIntFile("/proc/sys/kernel/perf_event_max_sample_rate"); ok && int64(opts.Frequency) > max {
+		if max, ok := readIntFile(maxSampleRateFile); ok && int64(opts.Frequency) > max {
 			return fmt.Errorf("open %s on cpu %d: frequency %d Hz is above kernel.perf_event_max_sample_rate (%d): %w",
 				e, cpu, opts.Frequency, max, err)
 		}

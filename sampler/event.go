@@ -80,9 +80,11 @@ func ParseEvent(spec string) (Event, error) {
 		}
 	}
 	if !found && len(name) > 1 && name[0] == 'r' {
-		cfg, err := strconv.ParseUint(strings.TrimPrefix(name[1:], "0x"), 16, 64)
+		hex := strings.ToLower(strings.TrimPrefix(name[1:], "0x"))
+		cfg, err := strconv.ParseUint(hex, 16, 64)
 		if err == nil {
-			e = Event{name: "r" + strconv.FormatUint(cfg, 16), typ: unix.PERF_TYPE_RAW, config: cfg}
+			// As given, leading zeros kept (r0c0, as perf prints it).
+			e = Event{name: "r" + hex, typ: unix.PERF_TYPE_RAW, config: cfg}
 			found = true
 		}
 	}
@@ -160,8 +162,11 @@ var (
 // sample, else cpu-clock, as perf chooses. The first call asks the kernel
 // (by opening a sampling cycles counter on the calling thread, user space
 // only, which needs no privilege); later calls return the same answer.
-func DefaultEvent() Event {
-	if hasPMU() {
+func DefaultEvent() Event { return defaultEventFor(hasPMU()) }
+
+// defaultEventFor is the default event of a machine with a PMU or without.
+func defaultEventFor(pmu bool) Event {
+	if pmu {
 		return cycles
 	}
 	return cpuClock

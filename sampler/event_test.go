@@ -37,6 +37,7 @@ func TestParseEvent(t *testing.T) {
 		{spec: "ref-cycles", str: "ref-cycles", typ: unix.PERF_TYPE_HARDWARE, config: unix.PERF_COUNT_HW_REF_CPU_CYCLES, hw: true},
 		{spec: "r1A2", str: "r1a2", typ: unix.PERF_TYPE_RAW, config: 0x1a2, hw: true},
 		{spec: "r0x3c:k", str: "r3c:k", typ: unix.PERF_TYPE_RAW, config: 0x3c, hw: true, kern: true},
+		{spec: "r0c0", str: "r0c0", typ: unix.PERF_TYPE_RAW, config: 0xc0, hw: true},
 	} {
 		e, err := ParseEvent(c.spec)
 		if err != nil {
@@ -78,34 +79,36 @@ func TestParseEventErrors(t *testing.T) {
 }
 
 func TestDefaultEvent(t *testing.T) {
-	e := DefaultEvent()
-	if hasPMU() {
-		if e.String() != "cycles" {
-			t.Errorf("with a PMU DefaultEvent() = %s, want cycles", e)
-		}
-	} else if e.String() != "cpu-clock" || !e.IsClock() {
-		t.Errorf("without a PMU DefaultEvent() = %s, want cpu-clock", e)
+	if e := defaultEventFor(true); e.String() != "cycles" || !e.IsHardware() {
+		t.Errorf("with a PMU: %s, want cycles", e)
+	}
+	if e := defaultEventFor(false); e.String() != "cpu-clock" || !e.IsClock() || e.IsHardware() {
+		t.Errorf("without a PMU: %s, want cpu-clock", e)
 	}
 }
 
+// TestOptionsCheck checks the options before anything is opened.
 func TestOptionsCheck(t *testing.T) {
-	clock := DefaultEvent()
+	clock, err := ParseEvent("cpu-clock")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
-		name string
 		opts Options
+		want string // in the error; "" for none
 	}{
-		{"no event", Options{}},
-		{"zero event", Options{Events: []Event{{}}}},
-		{"frequency and period", Options{Events: []Event{clock}, Frequency: 99, Period: 1000}},
-		{"pids and cgroup", Options{Events: []Event{clock}, PIDs: []int{1}, Cgroup: "/sys/fs/cgroup"}},
-		{"enable on exec without pids", Options{Events: []Event{clock}, EnableOnExec: true}},
-		{"ring pages not a power of two", Options{Events: []Event{clock}, RingPages: 3}},
-		{"negative ring pages", Options{Events: []Event{clock}, RingPages: -4}},
+		{Options{Events: []Event{clock}}, ""},
+		{Options{Events: []Event{clock}, Period: 1000, PIDs: []int{1}, EnableOnExec: true, RingPages: 8}, ""},
+		{Options{Events: []Event{{}}}, "zero Event"},
+		{Options{Events: []Event{clock}, Frequency: 99, Period: 1000}, "Frequency or Period"},
+		{Options{Events: []Event{clock}, PIDs: []int{1}, Cgroup: "/sys/fs/cgroup"}, "PIDs or Cgroup"},
+		{Options{Events: []Event{clock}, EnableOnExec: true}, "EnableOnExec needs PIDs"},
+		{Options{Events: []Event{clock}, RingPages: 3}, "not a power of two"},
+		{Options{Events: []Event{clock}, RingPages: -4}, "not a power of two"},
 	} {
-		r, err := Open(c.opts)
-		if err == nil {
-			r.Close()
-			t.Errorf("%s: Open succeeded", c.name)
+		err := c.opts.check()
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%+v: %v, want %q", c.opts, err, c.want)
 		}
 	}
 }
@@ -154,5 +157,28 @@ func TestOpenError(t *testing.T) {
 	}
 	if err := openError(cpuClock, 0, opts, unix.EMFILE); !errors.Is(err, unix.EMFILE) || !strings.Contains(err.Error(), "open cpu-clock on cpu 0") {
 		t.Errorf("EMFILE: %v", err)
+	}
+}
+
+func TestDefaultFrequency(t *testing.T) {
+	for _, tc := range []struct {
+		max   int64
+		known bool
+		want  uint64
+		warn  bool
+	}{
+		{100000, true, DefaultFrequency, false},
+		{DefaultFrequency, true, DefaultFrequency, false},
+		{1000, true, 1000, true},
+		{0, false, DefaultFrequency, false},
+		{0, true, DefaultFrequency, false},
+	} {
+		got, w := defaultFrequency(tc.max, tc.known)
+		if got != tc.want || (w != "") != tc.warn {
+			t.Errorf("defaultFrequency(%d, %v) = %d %q, want %d, warning %v", tc.max, tc.known, got, w, tc.want, tc.warn)
+		}
+		if tc.warn && !strings.Contains(w, "from 4000 to 1000 Hz") {
+			t.Errorf("warning %q does not say what changed", w)
+		}
 	}
 }

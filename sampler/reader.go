@@ -48,10 +48,13 @@ const pollTimeoutMs = 100
 
 // Options say what to sample.
 type Options struct {
-	// Events to sample; at least one. Sample.Event indexes this slice.
+	// Events to sample; none means DefaultEvent(). Sample.Event indexes
+	// this slice.
 	Events []Event
 	// Frequency is the sampling rate in samples per second per CPU (perf
-	// -F). When both Frequency and Period are 0, DefaultFrequency.
+	// -F). When both Frequency and Period are 0, DefaultFrequency, lowered
+	// to kernel.perf_event_max_sample_rate if that is less (as perf does;
+	// Reader.Warnings says so). A Frequency above that limit is an error.
 	Frequency uint64
 	// Period samples every Period occurrences of the event (perf -c);
 	// nanoseconds for cpu-clock and task-clock. Excludes Frequency.
@@ -95,6 +98,9 @@ type Reader struct {
 	epfd     int
 	cpus     []int
 
+	freq     uint64   // the frequency sampled at, 0 with Options.Period
+	warnings []string // what Open changed of the Options
+
 	pidMode bool // Options.PIDs: Run ends when every target has exited
 	perTask bool // the side-band follows the targets, not whole CPUs
 
@@ -132,8 +138,20 @@ type target struct {
 // any capability. The side-band is then refused a whole CPU and follows
 // the target processes instead (PerTaskSideband).
 func Open(opts Options) (_ *Reader, err error) {
+	if len(opts.Events) == 0 {
+		opts.Events = []Event{DefaultEvent()}
+	}
 	if err := opts.check(); err != nil {
 		return nil, err
+	}
+	var warnings []string
+	if opts.Frequency == 0 && opts.Period == 0 {
+		max, ok := readIntFile(maxSampleRateFile)
+		var w string
+		opts.Frequency, w = defaultFrequency(max, ok)
+		if w != "" {
+			warnings = append(warnings, w)
+		}
 	}
 	online, err := onlineCPUs()
 	if err != nil {
@@ -150,7 +168,7 @@ func Open(opts Options) (_ *Reader, err error) {
 		pages = DefaultRingPages
 	}
 
-	r := &Reader{epfd: -1, evfd: -1, cpus: cpus, pidMode: len(opts.PIDs) > 0}
+	r := &Reader{epfd: -1, evfd: -1, cpus: cpus, pidMode: len(opts.PIDs) > 0, freq: opts.Frequency, warnings: warnings}
 	defer func() {
 		if err != nil {
 			r.Close()
@@ -281,6 +299,28 @@ func (o *Options) check() error {
 	return nil
 }
 
+// maxSampleRateFile holds kernel.perf_event_max_sample_rate.
+const maxSampleRateFile = "/proc/sys/kernel/perf_event_max_sample_rate"
+
+// defaultFrequency returns the frequency to sample at when none is given:
+// DefaultFrequency, or the kernel's limit max (if known) when lower, with a
+// warning saying so, as perf's "Lowering default frequency rate".
+func defaultFrequency(max int64, known bool) (uint64, string) {
+	if !known || max <= 0 || max >= DefaultFrequency {
+		return DefaultFrequency, ""
+	}
+	return uint64(max), fmt.Sprintf("lowering the default frequency from %d to %d Hz, "+
+		"kernel.perf_event_max_sample_rate; raise that sysctl to sample more often", DefaultFrequency, max)
+}
+
+// Frequency returns the frequency the events sample at, in Hz per CPU:
+// Options.Frequency or its default; 0 when sampling by Options.Period.
+func (r *Reader) Frequency() uint64 { return r.freq }
+
+// Warnings returns what Open changed of the Options it was given, one line
+// each: a default frequency lowered to the kernel's limit.
+func (r *Reader) Warnings() []string { return r.warnings }
+
 // groupReadFormat is the read_format of Options.Group: every member's count
 // with its id.
 const groupReadFormat = unix.PERF_FORMAT_GROUP | unix.PERF_FORMAT_ID
@@ -299,9 +339,6 @@ func (o *Options) sampleAttr(e Event, sampleType uint64) unix.PerfEventAttr {
 	} else {
 		a.Bits |= unix.PerfBitFreq
 		a.Sample = o.Frequency
-		if a.Sample == 0 {
-			a.Sample = DefaultFrequency
-		}
 	}
 	if len(o.PIDs) > 0 {
 		a.Bits |= unix.PerfBitInherit

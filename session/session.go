@@ -24,8 +24,9 @@ const DefaultQueueSize = 1 << 16
 type Options struct {
 	// Sampler says what to sample: events, frequency or period, CPUs,
 	// processes or cgroup, call graphs. Events defaults to
-	// sampler.DefaultEvent() and Frequency (when Period is 0 too) to
-	// sampler.DefaultFrequency. The symbolizer follows Sampler.PIDs.
+	// sampler.DefaultEvent(); the sampler picks the default Frequency
+	// (Session.Frequency says which). The symbolizer follows
+	// Sampler.PIDs.
 	Sampler sampler.Options
 	// BPFOnly keeps only samples with at least one BPF frame in their
 	// stack.
@@ -120,9 +121,6 @@ func Open(opts Options) (_ *Session, err error) {
 	if len(opts.Sampler.Events) == 0 {
 		opts.Sampler.Events = []sampler.Event{sampler.DefaultEvent()}
 	}
-	if opts.Sampler.Frequency == 0 && opts.Sampler.Period == 0 {
-		opts.Sampler.Frequency = sampler.DefaultFrequency
-	}
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = DefaultQueueSize
 	}
@@ -172,6 +170,11 @@ func Open(opts Options) (_ *Session, err error) {
 	if s.rd, err = sampler.Open(opts.Sampler); err != nil {
 		return nil, err
 	}
+	if opts.Warn != nil {
+		for _, w := range s.rd.Warnings() {
+			opts.Warn(w)
+		}
+	}
 	if opts.Capture {
 		ks, _ := s.sym.(KernelSymbols)
 		s.cap = newCapturer(ks, s.agg.ProgramsSeen)
@@ -179,6 +182,14 @@ func Open(opts Options) (_ *Session, err error) {
 	}
 	return s, nil
 }
+
+// Events returns the events sampled: Options.Sampler.Events or the
+// default.
+func (s *Session) Events() []sampler.Event { return s.opts.Sampler.Events }
+
+// Frequency returns the frequency sampled at in Hz per CPU, 0 when
+// sampling by period.
+func (s *Session) Frequency() uint64 { return s.rd.Frequency() }
 
 // Run reads, symbolizes and counts records until ctx is done, Close is
 // called, or (with Sampler.PIDs) every target process has exited; then it

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bpfprof/bpfprof/internal/aggregate"
 	"github.com/bpfprof/bpfprof/internal/errs"
+	"github.com/bpfprof/bpfprof/internal/outfile"
 	"github.com/bpfprof/bpfprof/pprof"
 	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/session"
@@ -30,12 +31,17 @@ const defaultOutput = "bpfprof.pb.gz"
 
 // recordConfig is a parsed record command line.
 type recordConfig struct {
-	pids      []int
-	cpus      []int
-	cgroup    string
+	pids   []int
+	cpus   []int
+	cgroup string
+	// frequency is -F, 0 without it: the sampler then picks the default
+	// (4000 Hz, or less if the kernel's limit is).
 	frequency uint64
 	period    uint64
+	// event is -e, if eventSet; else the session picks the default, which
+	// takes opening an event to find out.
 	event     sampler.Event
+	eventSet  bool
 	callGraph bool
 	duration  time.Duration
 	output    string
@@ -106,8 +112,6 @@ func parseRecordArgs(args []string, stderr io.Writer) (*recordConfig, error) {
 		}
 	case set("count") && *period == 0:
 		return nil, usagef("-c must be above 0")
-	case !set("count"):
-		cfg.frequency = sampler.DefaultFrequency
 	}
 	switch {
 	case *quiet && *verbose:
@@ -157,12 +161,11 @@ func parseRecordArgs(args []string, stderr io.Writer) (*recordConfig, error) {
 	switch {
 	case len(events) > 1 || len(events) == 1 && strings.Contains(events[0], ","):
 		return nil, usagef("-e %s: one event per recording; record each event separately", strings.Join(events, " -e "))
-	case len(events) == 0:
-		cfg.event = sampler.DefaultEvent()
-	default:
+	case len(events) == 1:
 		if cfg.event, err = sampler.ParseEvent(events[0]); err != nil {
 			return nil, usagef("-e: %v", err)
 		}
+		cfg.eventSet = true
 	}
 	if set("duration") {
 		if cfg.duration, err = parseDuration(*dur); err != nil {
@@ -173,6 +176,15 @@ func parseRecordArgs(args []string, stderr io.Writer) (*recordConfig, error) {
 		return nil, usagef("-o needs a file name, or - for standard output")
 	}
 	return cfg, nil
+}
+
+// events returns the events to ask the session for: -e, or none for the
+// default.
+func (cfg *recordConfig) events() []sampler.Event {
+	if !cfg.eventSet {
+		return nil
+	}
+	return []sampler.Event{cfg.event}
 }
 
 // eventSpecs collects every -e, so that a second one is an error rather
@@ -286,16 +298,24 @@ type recording struct {
 // exitCodeError with the code to pass on.
 func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) error {
 	// The output comes first: an unwritable path fails before sampling.
-	out, err := createOutput(cfg.output, stdout)
+	out, err := outfile.Create(cfg.output, stdout)
 	if err != nil {
 		return err
 	}
-	defer out.abort()
+	defer out.Abort()
 
 	// Signals end the recording, not the process; they stay caught until
-	// the profile is written.
-	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	// the profile is written. SIGHUP (the terminal closed, ssh dropped)
+	// too: a recording that loses its terminal still writes its profile.
+	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stopSignals()
+	// Nor may a write to a closed terminal or pipe kill the process
+	// before the profile is written: caught, SIGPIPE makes such writes
+	// fail instead. (Caught, not ignored: the command inherits the
+	// default again at its exec.)
+	pipes := make(chan os.Signal, 1)
+	signal.Notify(pipes, syscall.SIGPIPE)
+	defer signal.Stop(pipes)
 
 	pids := cfg.pids
 	if cfg.uidSet {
@@ -306,7 +326,7 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 	var ch *child
 	if len(cfg.command) > 0 {
 		childOut := stdout
-		if out.stdout {
+		if out.Name() == "-" {
 			childOut = stderr // the profile goes to stdout
 		}
 		if ch, err = startChild(cfg.command, childOut, stderr); err != nil {
@@ -329,7 +349,7 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 	// the command, stopped at its exec, has not run yet.
 	sess, err := session.Open(session.Options{
 		Sampler: sampler.Options{
-			Events:    []sampler.Event{cfg.event},
+			Events:    cfg.events(),
 			Frequency: cfg.frequency,
 			Period:    cfg.period,
 			CPUs:      cfg.cpus,
@@ -368,8 +388,9 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 			}
 		}()
 	}
+	event, freq := sess.Events()[0], sess.Frequency()
 	if cfg.verbose {
-		describe(stderr, cfg, pids, sess.CPUs())
+		describe(stderr, cfg, event, freq, pids, sess.CPUs())
 	}
 	stopProgress := func() {}
 	if !cfg.quiet {
@@ -384,7 +405,7 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 	st := sess.Stats()
 	res := recording{
 		elapsed:       st.Elapsed,
-		frequency:     cfg.frequency,
+		frequency:     freq,
 		cpus:          len(sess.CPUs()),
 		verbose:       cfg.verbose,
 		byPeriod:      cfg.period > 0,
@@ -407,9 +428,9 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 		res.child = ch.stop()
 	}
 	p, err := pprof.Build(res.snap, pprof.Meta{
-		Event:         cfg.event.String(),
-		Clock:         cfg.event.IsClock(),
-		Frequency:     cfg.frequency,
+		Event:         event.String(),
+		Clock:         event.IsClock(),
+		Frequency:     freq,
 		Period:        cfg.period,
 		Start:         st.Started,
 		Duration:      st.Elapsed,
@@ -419,10 +440,10 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if res.size, err = out.commit(p); err != nil {
+	if res.size, err = out.Commit(func(w io.Writer) error { return pprof.Write(w, p) }); err != nil {
 		return err
 	}
-	res.written = out.name()
+	res.written = out.Name()
 	if !cfg.quiet {
 		summarize(stderr, &res)
 	}
@@ -576,8 +597,8 @@ func throttledShare(r *recording) float64 {
 }
 
 // describe says, for -v, what the recording samples.
-func describe(w io.Writer, cfg *recordConfig, pids []int, cpus []int) {
-	how := fmt.Sprintf("%d Hz", cfg.frequency)
+func describe(w io.Writer, cfg *recordConfig, event sampler.Event, freq uint64, pids []int, cpus []int) {
+	how := fmt.Sprintf("%d Hz", freq)
 	if cfg.period > 0 {
 		how = fmt.Sprintf("every %d events", cfg.period)
 	}
@@ -592,7 +613,7 @@ func describe(w io.Writer, cfg *recordConfig, pids []int, cpus []int) {
 	if !cfg.callGraph {
 		graph = "no call graphs"
 	}
-	fmt.Fprintf(w, "sampling %s at %s on CPUs %s: %s, %s\n", cfg.event, how, sampler.FormatCPUList(cpus), what, graph)
+	fmt.Fprintf(w, "sampling %s at %s on CPUs %s: %s, %s\n", event, how, sampler.FormatCPUList(cpus), what, graph)
 }
 
 // userProcesses returns the processes under procDir whose real uid is uid,
@@ -657,6 +678,3 @@ func byteSize(n int64) string {
 	}
 	return fmt.Sprintf("%d bytes", n)
 }
-
-// errNotATerminal refuses to write binary output to a terminal.
-var errNotATerminal = errors.New("refusing to write a binary profile to a terminal; redirect standard output or use -o FILE")

@@ -800,7 +800,7 @@ func TestRecordInterrupt(t *testing.T) {
 	stop := driveProgram(t, testprogs.Hot)
 	defer stop()
 
-	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
 			var stderr bytes.Buffer
 			cmd := exec.Command(bin, "record", "-F", "999", "-o", path)
@@ -831,6 +831,56 @@ func TestRecordInterrupt(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRecordHangupCommand: SIGHUP (the terminal closed, ssh dropped) ends
+// a recording of a command as SIGTERM does: the profile is written, no
+// temporary file is left, and the command is stopped, not left orphaned.
+func TestRecordHangupCommand(t *testing.T) {
+	testutil.RequireRoot(t, "perf events")
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "hup.pb.gz")
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "record", "-F", "999", "-o", path, "--", "sleep", "600")
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	waitSampling(t, cmd.Process.Pid, exited)
+	children := childrenOf(cmd.Process.Pid)
+	if len(children) != 1 {
+		t.Fatalf("bpfprof has children %v, want the command", children)
+	}
+	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	if waitErr != nil {
+		t.Fatalf("%v\n%s", waitErr, stderr.String())
+	}
+	checkSummary(t, stderr.String(), path)
+	readProfile(t, path)
+	if _, err := os.Stat(fmt.Sprintf("/proc/%s", children[0])); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the command (pid %s) outlived bpfprof: %v", children[0], err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Errorf("directory holds %v, want only the profile", entries)
+	}
+}
+
+// childrenOf lists the child processes of pid, of all its threads.
+func childrenOf(pid int) []string {
+	tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	var out []string
+	for _, task := range tasks {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/children", pid, task.Name()))
+		out = append(out, strings.Fields(string(b))...)
+	}
+	return out
 }
 
 // TestRecordUnwritableOutputBinary runs the built binary with an output it
