@@ -14,6 +14,7 @@ import (
 	"github.com/bpfprof/bpfprof/annotate"
 	"github.com/bpfprof/bpfprof/internal/aggregate"
 	"github.com/bpfprof/bpfprof/internal/errs"
+	"github.com/bpfprof/bpfprof/internal/outfile"
 	"github.com/bpfprof/bpfprof/pprof"
 	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/sampler/perfdata"
@@ -141,11 +142,11 @@ func (pl *convertPipeline) HandleRecord(r sampler.Record) {
 }
 
 func convert(cfg *convertConfig, stdin io.Reader, stdout, stderr io.Writer) error {
-	out, err := createOutput(cfg.output, stdout)
+	out, err := outfile.Create(cfg.output, stdout)
 	if err != nil {
 		return err
 	}
-	defer out.abort()
+	defer out.Abort()
 	rd, closeIn, err := openPerfData(cfg.input, stdin)
 	if err != nil {
 		return err
@@ -211,11 +212,11 @@ func convert(cfg *convertConfig, stdin io.Reader, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	size, err := out.commit(p)
+	size, err := out.Commit(func(w io.Writer) error { return pprof.Write(w, p) })
 	if err != nil {
 		return err
 	}
-	summarizeConversion(stderr, &res, out.name(), size)
+	summarizeConversion(stderr, &res, out.Name(), size)
 	return nil
 }
 
