@@ -262,6 +262,7 @@ func collect(opts ListOptions, ids func() ([]uint32, error)) ([]Program, error) 
 	}
 	if hold != nil {
 		hold.merge(l.mine)
+		fillOldPerfLinks(l.links, hold, newResolver(l.btf))
 	}
 	join(progs, hold, l.links)
 	return progs, nil

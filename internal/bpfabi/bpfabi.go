@@ -232,3 +232,28 @@ func ObjGet(path string, fileFlags uint32) (int, error) {
 	runtime.KeepAlive(p)
 	return fd, err
 }
+
+// TaskFDQueryAttr must match the task_fd_query member of union bpf_attr,
+// which BPF_TASK_FD_QUERY (Linux 4.19) reads and fills: given a process and
+// one of its perf event (or raw tracepoint) fds, the program attached there
+// and what the event is.
+type TaskFDQueryAttr struct {
+	PID    uint32
+	FD     uint32
+	Flags  uint32
+	BufLen uint32         // in: size of Buf; out: length of the name
+	Buf    unsafe.Pointer // out: tracepoint, kprobe function or uprobe file name
+	ProgID uint32         // out
+	FDType uint32         // out: BPF_FD_TYPE_*
+	// ProbeOffset and ProbeAddr are a kprobe's or uprobe's offset, and a
+	// kprobe's address where it was given by address.
+	ProbeOffset uint64
+	ProbeAddr   uint64
+}
+
+// TaskFDQuery runs BPF_TASK_FD_QUERY on attr. Requires CAP_SYS_ADMIN.
+func TaskFDQuery(attr *TaskFDQueryAttr) error {
+	_, err := BPF(unix.BPF_TASK_FD_QUERY, unsafe.Pointer(attr), unsafe.Sizeof(*attr))
+	runtime.KeepAlive(attr)
+	return err
+}

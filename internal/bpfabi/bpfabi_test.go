@@ -25,6 +25,7 @@ func TestLayout(t *testing.T) {
 		btf  BTFInfo
 		n16  LinkInfoName16
 		n24  LinkInfoName24
+		tfq  TaskFDQueryAttr
 	)
 	for _, c := range []struct {
 		name      string
@@ -38,6 +39,11 @@ func TestLayout(t *testing.T) {
 		{"bpf_attr.info.info_len", unsafe.Offsetof(info.InfoLen), 4},
 		{"bpf_attr.info.info", unsafe.Offsetof(info.Info), 8},
 		{"sizeof BPF_OBJ_GET attr", unsafe.Sizeof(get), 24},
+		{"sizeof bpf_attr.task_fd_query", unsafe.Sizeof(tfq), 48},
+		{"bpf_attr.task_fd_query.buf", unsafe.Offsetof(tfq.Buf), 16},
+		{"bpf_attr.task_fd_query.prog_id", unsafe.Offsetof(tfq.ProgID), 24},
+		{"bpf_attr.task_fd_query.probe_offset", unsafe.Offsetof(tfq.ProbeOffset), 32},
+		{"bpf_attr.task_fd_query.probe_addr", unsafe.Offsetof(tfq.ProbeAddr), 40},
 		{"bpf_attr.bpf_fd", unsafe.Offsetof(get.BPFFD), 8},
 		{"bpf_attr.file_flags", unsafe.Offsetof(get.FileFlags), 12},
 		{"bpf_attr.path_fd", unsafe.Offsetof(get.PathFD), 16},
