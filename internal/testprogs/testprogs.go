@@ -35,7 +35,15 @@ const (
 	// Tracepoint is a tracepoint program counting system calls once
 	// attached to raw_syscalls/sys_enter.
 	Tracepoint = "tracepoint"
+	// Kprobe is a kprobe program for KprobeTarget that counts getpid(2)
+	// calls and spends its time on the line marked "kprobe-hot". Kernels
+	// without kprobes (the development host) load it but cannot attach
+	// it.
+	Kprobe = "kprobe"
 )
+
+// KprobeTarget is the kernel function Kprobe attaches to; getpid(2) runs it.
+const KprobeTarget = "__do_sys_getpid"
 
 // Full BTF names of the bundled functions. The kernel keeps only the first
 // 15 characters of a program's name: HotFunc is "bpfprof_hot_loo" there.
@@ -50,6 +58,8 @@ const (
 	MapsFunc = "bpfprof_maps"
 	// TracepointFunc is the program of Tracepoint.
 	TracepointFunc = "bpfprof_sys_enter"
+	// KprobeFunc is the program of Kprobe.
+	KprobeFunc = "bpfprof_getpid_kprobe"
 )
 
 // Names of the bundled maps.
@@ -61,6 +71,9 @@ const (
 	// TracepointCount is the array map of Tracepoint: slot 0 holds the
 	// number of system calls seen (u32 key, u64 value).
 	TracepointCount = "bpfprof_calls"
+	// KprobeCount is the array map of Kprobe: slot 0 holds the number of
+	// getpid calls seen (u32 key, u64 value).
+	KprobeCount = "bpfprof_getpid_calls"
 )
 
 // mainFunc gives the main program of each bundled object.
@@ -74,6 +87,8 @@ func mainFunc(name string) (string, bool) {
 		return MapsFunc, true
 	case Tracepoint:
 		return TracepointFunc, true
+	case Kprobe:
+		return KprobeFunc, true
 	}
 	return "", false
 }
@@ -89,7 +104,7 @@ type Object struct {
 }
 
 // Load loads testdata/<name>.bpf.o (name is one of Hot, Subprog, Maps,
-// Tracepoint) from the embedded bpfprof.TestdataFS with cilium/ebpf.
+// Tracepoint, Kprobe) from the embedded bpfprof.TestdataFS with cilium/ebpf.
 // Requires CAP_BPF; a missing privilege gives an error matching
 // errs.ErrPermission, an unknown name one matching errs.ErrNotFound.
 func Load(name string) (*Object, error) {
@@ -120,8 +135,8 @@ func Load(name string) (*Object, error) {
 
 func objectPath(name string) string { return "testdata/" + name + ".bpf.o" }
 
-// Program returns the object's main program (HotFunc, SubprogFunc, MapsFunc
-// or TracepointFunc), or nil after Close.
+// Program returns the object's main program (HotFunc, SubprogFunc,
+// MapsFunc, TracepointFunc or KprobeFunc), or nil after Close.
 func (o *Object) Program() *ebpf.Program { return o.prog }
 
 // Collection returns every program and map of the object, or nil after
@@ -130,21 +145,31 @@ func (o *Object) Collection() *ebpf.Collection { return o.coll }
 
 // Attach attaches the Tracepoint object's program to the
 // raw_syscalls/sys_enter tracepoint, so every system call on the machine
-// runs it. Other objects return an error matching errs.ErrNotSupported.
+// runs it, and the Kprobe object's to a kprobe on KprobeTarget (through the
+// kprobe PMU, Linux 4.17; a kernel without kprobes gives an error). Other
+// objects return an error matching errs.ErrNotSupported.
 //
 // The tracepoint is found through tracefs: if tracefs is not mounted
 // anywhere, Attach mounts it at /sys/kernel/tracing for the attach and
 // unmounts it again, so nothing is left behind. Requires CAP_BPF,
 // CAP_PERFMON and (to mount tracefs) CAP_SYS_ADMIN.
 func (o *Object) Attach() error {
-	if o.name != Tracepoint {
-		return fmt.Errorf("attach %s: only %s attaches: %w", o.name, Tracepoint, errs.ErrNotSupported)
+	if o.name != Tracepoint && o.name != Kprobe {
+		return fmt.Errorf("attach %s: only %s and %s attach: %w", o.name, Tracepoint, Kprobe, errs.ErrNotSupported)
 	}
 	if o.coll == nil {
 		return fmt.Errorf("attach %s: object is closed", o.name)
 	}
 	if o.link != nil {
 		return fmt.Errorf("attach %s: already attached", o.name)
+	}
+	if o.name == Kprobe {
+		l, err := link.Kprobe(KprobeTarget, o.prog, nil)
+		if err != nil {
+			return fmt.Errorf("attach %s to a kprobe on %s: %w", o.name, KprobeTarget, classify(err))
+		}
+		o.link = l
+		return nil
 	}
 	var err error
 	// Another process that mounted tracefs for its own attach may unmount

@@ -62,6 +62,7 @@ var wantFuncs = map[string][]string{
 	Subprog:    {SubprogFunc, SubprogSubFunc},
 	Maps:       {MapsFunc},
 	Tracepoint: {TracepointFunc},
+	Kprobe:     {KprobeFunc},
 }
 
 var wantMarks = map[string][]string{
@@ -69,6 +70,7 @@ var wantMarks = map[string][]string{
 	Subprog:    {"sub-hot"},
 	Maps:       {"maps-lookup"},
 	Tracepoint: {"count"},
+	Kprobe:     {"kprobe-hot"},
 }
 
 func TestMarker(t *testing.T) {
@@ -169,7 +171,7 @@ func TestPacket(t *testing.T) {
 }
 
 func TestLoad(t *testing.T) {
-	for _, name := range []string{Hot, Subprog, Maps, Tracepoint} {
+	for _, name := range []string{Hot, Subprog, Maps, Tracepoint, Kprobe} {
 		t.Run(name, func(t *testing.T) {
 			o := load(t, name)
 			info, err := o.Program().Info()
@@ -360,6 +362,34 @@ func TestAttach(t *testing.T) {
 	hot := load(t, Hot)
 	if err := hot.Attach(); !errors.Is(err, errs.ErrNotSupported) {
 		t.Errorf("Attach(hot) error = %v, want ErrNotSupported", err)
+	}
+}
+
+// TestAttachKprobe attaches Kprobe and counts getpid calls with it. It runs
+// in the 'make test-kernels' guest; the host has no kprobes.
+func TestAttachKprobe(t *testing.T) {
+	testutil.RequireKprobes(t)
+	o := load(t, Kprobe)
+	if err := o.Attach(); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Attach(); err == nil {
+		t.Error("second Attach: no error")
+	}
+	count := o.Collection().Maps[KprobeCount]
+	var before, after uint64
+	if err := count.Lookup(uint32(0), &before); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		unix.Getpid()
+	}
+	if err := count.Lookup(uint32(0), &after); err != nil {
+		t.Fatal(err)
+	}
+	// Other processes may call getpid too.
+	if after < before+10 {
+		t.Errorf("count went from %d to %d over 10 getpid calls", before, after)
 	}
 }
 
