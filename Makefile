@@ -13,7 +13,7 @@ BPF_SRCS := $(wildcard testdata/*.bpf.c)
 BPF_SRCS += stat/bpf/counter.bpf.c
 BPF_OBJS := $(BPF_SRCS:.c=.o)
 
-.PHONY: all build test generate bench demo lint clean fuzz
+.PHONY: all build test test-kernels generate bench demo lint clean fuzz
 
 all: build
 
@@ -23,6 +23,15 @@ build:
 # Privileged tests need root; under CI=true they fail instead of skipping.
 test: build
 	$(GO) test -count=1 ./...
+
+# Debian kernel image packages test-kernels boots under QEMU, by name
+# (metapackages are followed): Debian 12's 6.1 and its 6.12.
+KERNEL_DEB ?= linux-image-amd64 linux-image-6.12-amd64
+
+# The tests that need another kernel than the host's (kprobes, fentry), in
+# QEMU guests; see "Testing on other kernels" in the README.
+test-kernels:
+	$(GO) run ./internal/kernelmatrix/testkernels -kernels "$(KERNEL_DEB)" $(TEST_KERNELS_FLAGS)
 
 generate: $(BPF_OBJS)
 	$(GO) generate ./...

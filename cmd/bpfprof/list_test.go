@@ -222,6 +222,7 @@ func listDecode(t *testing.T, out []byte) []listedProgram {
 }
 
 func TestListJSONTestprogs(t *testing.T) {
+	testutil.KernelMatrix(t)
 	listCheckNoNewFDs(t)
 	objs := listLoadAll(t)
 	first := listDecode(t, listCmd(t, "--json", "--interval", "300ms"))
