@@ -135,8 +135,15 @@ func probeFentry() error {
 // kprobePMU is where the kernel lists its perf PMU for kprobes.
 const kprobePMU = "/sys/bus/event_source/devices/kprobe"
 
-// probeKprobe loads a kprobe program and attaches it to ProbeFunc.
+// probeKprobe loads a kprobe program and attaches it to ProbeFunc through
+// the kprobe PMU (Linux 4.17). Without the PMU it does not try: cilium/ebpf
+// would fall back to tracefs, remember for the rest of the process where
+// tracefs is or that it is missing, and break later tracepoint attaches of
+// the same test binary.
 func probeKprobe() error {
+	if _, err := os.Stat(kprobePMU); err != nil {
+		return fmt.Errorf("no kprobe PMU (%w): kprobes compiled out?", err)
+	}
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
 		Type:         ebpf.Kprobe,
 		Instructions: returnZero,
@@ -148,11 +155,6 @@ func probeKprobe() error {
 	defer prog.Close()
 	l, err := link.Kprobe(ProbeFunc, prog, nil)
 	if err != nil {
-		// Without the kprobe PMU cilium/ebpf falls back to tracefs, and
-		// its error then talks about tracefs, not about kprobes.
-		if _, serr := os.Stat(kprobePMU); serr != nil {
-			return fmt.Errorf("attach kprobe to %s: no kprobe PMU (%s missing: kprobes compiled out?): %w", ProbeFunc, kprobePMU, err)
-		}
 		return fmt.Errorf("attach kprobe to %s: %w", ProbeFunc, err)
 	}
 	return l.Close()
