@@ -2,9 +2,11 @@ package symbolize
 
 // KernelSymbol names the kernel or module text symbol holding addr, with
 // addr's offset into it; ok false where no symbol does (BPF images are not
-// looked at). It serves listings that name call targets in JIT code.
+// looked at). It serves listings that name call targets in JIT code. An
+// Offline Symbolizer takes addr as one of the recording's boot.
 func (s *Symbolizer) KernelSymbol(addr uint64) (name string, off uint64, ok bool) {
 	k := s.kern.Load()
+	addr += k.shift
 	i, ok := k.lookup(addr)
 	if !ok {
 		return "", 0, false

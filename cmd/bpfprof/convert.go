@@ -97,6 +97,38 @@ type conversion struct {
 	infoErrs []string
 }
 
+// runPerfData reads every record of rd through a pipeline for the samples
+// of event (the first sampling event if "").
+func runPerfData(rd *perfdata.Reader, input, event string, bpfOnly bool) (*convertPipeline, error) {
+	hdr := rd.Header()
+	var pl *convertPipeline
+	var plErr error
+	err := rd.Run(sampler.HandlerFunc(func(r sampler.Record) {
+		// In pipe mode the events and the features come with the stream,
+		// ahead of the kernel's records: the pipeline is made once they
+		// are known.
+		if pl == nil && plErr == nil {
+			pl, plErr = newConvertPipeline(hdr, event, bpfOnly, rd.Stats().KernelText)
+		}
+		if plErr == nil {
+			pl.HandleRecord(r)
+		}
+	}))
+	if err == nil {
+		err = plErr
+	}
+	if err != nil {
+		if pl != nil {
+			pl.sym.Close()
+		}
+		return nil, err
+	}
+	if pl == nil {
+		return nil, fmt.Errorf("%s holds no records: nothing to convert", input)
+	}
+	return pl, nil
+}
+
 // convertPipeline symbolizes and counts the records of one event.
 type convertPipeline struct {
 	event  int
@@ -107,8 +139,8 @@ type convertPipeline struct {
 	agg    *aggregate.Aggregator
 }
 
-func newConvertPipeline(cfg *convertConfig, hdr *perfdata.Header, kernelText uint64) (*convertPipeline, error) {
-	ev, err := chooseEvent(hdr, cfg.event)
+func newConvertPipeline(hdr *perfdata.Header, event string, bpfOnly bool, kernelText uint64) (*convertPipeline, error) {
+	ev, err := chooseEvent(hdr, event)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +155,7 @@ func newConvertPipeline(cfg *convertConfig, hdr *perfdata.Header, kernelText uin
 		return nil, fmt.Errorf("symbolizer: %w", err)
 	}
 	callGraph := hdr.Events[ev].Attr.Sample_type&sampleCallchain != 0
-	pl.agg, err = aggregate.New(aggregate.Options{Resolver: pl.sym, CallGraph: callGraph, BPFOnly: cfg.bpfOnly})
+	pl.agg, err = aggregate.New(aggregate.Options{Resolver: pl.sym, CallGraph: callGraph, BPFOnly: bpfOnly})
 	if err != nil {
 		pl.sym.Close()
 		return nil, err
@@ -153,27 +185,9 @@ func convert(cfg *convertConfig, stdin io.Reader, stdout, stderr io.Writer) erro
 	}
 	defer closeIn()
 	hdr := rd.Header()
-	var pl *convertPipeline
-	var plErr error
-	err = rd.Run(sampler.HandlerFunc(func(r sampler.Record) {
-		// In pipe mode the events and the features come with the stream,
-		// ahead of the kernel's records: the pipeline is made once they
-		// are known.
-		if pl == nil && plErr == nil {
-			pl, plErr = newConvertPipeline(cfg, hdr, rd.Stats().KernelText)
-		}
-		if plErr == nil {
-			pl.HandleRecord(r)
-		}
-	}))
-	if err == nil {
-		err = plErr
-	}
+	pl, err := runPerfData(rd, cfg.input, cfg.event, cfg.bpfOnly)
 	if err != nil {
 		return err
-	}
-	if pl == nil {
-		return fmt.Errorf("%s holds no records: nothing to convert", cfg.input)
 	}
 	defer pl.sym.Close()
 	res := conversion{event: hdr.Events[pl.event], others: pl.others, kernel: pl.kernel, stats: rd.Stats(), snap: pl.agg.Snapshot()}
