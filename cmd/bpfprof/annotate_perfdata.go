@@ -168,4 +168,3 @@ func annotateProgram(p *perfdata.Program) (*annotate.Program, error) {
 	}
 	return out, nil
 }
-
