@@ -69,6 +69,9 @@ func FuzzBPFProgInfo(f *testing.F) {
 		for id := range h.Programs {
 			h.Program(id)
 		}
+		if h.Programs == nil {
+			h.Programs = map[uint32]*BPFProg{}
+		}
 		for id := range h.BTF {
 			h.Programs[0] = &BPFProg{BTFID: id, FuncInfo: []FuncInfo{{0, 1}}, LineInfo: []LineInfo{{0, 1, 2, 3 << 10}}}
 			h.Program(0)
