@@ -41,6 +41,8 @@ var (
 	reProgID = regexp.MustCompile(`^program \d+ `)
 	reMapID  = regexp.MustCompile(`map\[id:\d+\]`)
 	reCallID = regexp.MustCompile(`(call [A-Za-z_0-9.]+)#-?\d+`)
+	// reNamedImm matches an AT&T immediate spelled as a symbol.
+	reNamedImm = regexp.MustCompile(`\$[A-Za-z_]`)
 )
 
 func normalize(b []byte) []byte {
@@ -110,6 +112,9 @@ func TestJITStructure(t *testing.T) {
 							}
 							if strings.HasPrefix(in.Text, "call") && in.Target != "" {
 								calls = append(calls, in.Target)
+							}
+							if syntax == ATT && reNamedImm.MatchString(in.Text) {
+								t.Errorf("%s: %q names an immediate as a symbol", f.Name, in.Text)
 							}
 							next += uint64(in.Len)
 						}

@@ -3,6 +3,7 @@ package annotate
 import (
 	"context"
 	"math"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -96,6 +97,9 @@ func TestIntegrationHeat(t *testing.T) {
 	l, err := Build(p, c, Options{JIT: true, Kernel: ks})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if os.Getenv("ANNOTATE_SHOW") != "" {
+		WriteText(os.Stdout, l, TextOptions{})
 	}
 	if l.Unattributed != 0 || l.Samples < want {
 		t.Fatalf("samples %d, unattributed %d", l.Samples, l.Unattributed)

@@ -126,20 +126,23 @@ func (d *disassembler) decode(code []byte, pc uint64) JITInsn {
 			return JITInsn{Addr: pc, Len: inst.Len, Text: text}
 		}
 	}
+	// Only branch targets are named: x86asm would also name immediates
+	// (masks, constants) that happen to fall in kernel text.
+	var symname x86asm.SymLookup
+	if _, rel := inst.Args[0].(x86asm.Rel); rel {
+		symname = d.symname
+	}
 	var text string
 	if d.syntax == Intel {
-		text = x86asm.IntelSyntax(inst, pc, d.symname)
+		text = x86asm.IntelSyntax(inst, pc, symname)
 	} else {
-		text = x86asm.GNUSyntax(inst, pc, d.symname)
+		text = x86asm.GNUSyntax(inst, pc, symname)
 	}
 	if cacheable && d.target == "" && len(d.cache) < maxTextCache {
 		if d.cache == nil {
 			d.cache = map[string]string{}
 		}
 		d.cache[string(code[:inst.Len])] = text
-	}
-	if _, rel := inst.Args[0].(x86asm.Rel); !rel {
-		d.target = "" // an immediate or memory operand that happens to be a symbol
 	}
 	return JITInsn{Addr: pc, Len: inst.Len, Text: text, Target: d.target}
 }

@@ -23,7 +23,7 @@ type Options struct {
 	// Function limits the listing to the BPF function of that name.
 	Function string
 	// Kernel names the kernel functions JIT code calls; nil leaves them
-	// as addresses.
+	// as addresses. Build asks it from several goroutines at once.
 	Kernel KernelSymbols
 	// HotLines is how many of the hottest source lines are marked hot;
 	// 0 means 3. Only lines with at least 1% of the program's samples are.
