@@ -34,6 +34,9 @@ type CaptureOptions struct {
 	// its immediate.
 	Kernel   KernelSymbols
 	CallBase uint64
+	// KernelBTF is the kernel's BTF (btf.LoadKernelSpec), to name the
+	// kfuncs the program calls.
+	KernelBTF *btf.Spec
 }
 
 // FromProgramInfo captures what a listing of the program needs from its
@@ -117,7 +120,35 @@ func FromProgramInfo(pi *ebpf.ProgramInfo, opts CaptureOptions) (*Program, error
 	if opts.Kernel != nil && opts.CallBase != 0 {
 		p.Calls = helperCalls(p.Xlated, opts.Kernel, opts.CallBase)
 	}
+	if opts.KernelBTF != nil {
+		p.Kfuncs = kfuncCalls(p.Xlated, opts.KernelBTF)
+	}
 	return p, nil
+}
+
+// kfuncCalls names the kfuncs that xlated code calls from the kernel's
+// BTF. A call with a non-zero offset goes to a module's BTF: left out.
+func kfuncCalls(xlated []byte, spec *btf.Spec) map[int32]string {
+	calls := map[int32]string{}
+	for i := 0; i+8 <= len(xlated); i += 8 {
+		ins := rawInstruction(xlated[i : i+8])
+		if xlated[i] != callCode || ins.Src != 2 || ins.Offset != 0 { // BPF_PSEUDO_KFUNC_CALL into vmlinux
+			continue
+		}
+		imm := int32(ins.Constant)
+		if _, done := calls[imm]; done || imm <= 0 {
+			continue
+		}
+		if t, err := spec.TypeByID(btf.TypeID(imm)); err == nil {
+			if fn, ok := t.(*btf.Func); ok {
+				calls[imm] = fn.Name
+			}
+		}
+	}
+	if len(calls) == 0 {
+		return nil
+	}
+	return calls
 }
 
 // helperCalls names the targets of the helper calls in xlated code.

@@ -139,3 +139,24 @@ func TestSignature(t *testing.T) {
 		}
 	}
 }
+
+func TestKfuncCalls(t *testing.T) {
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		t.Skipf("no kernel BTF: %v", err)
+	}
+	want := "bpf_rcu_read_lock"
+	var fn *btf.Func
+	if err := spec.TypeByName(want, &fn); err != nil {
+		t.Skipf("kernel BTF has no %s: %v", want, err)
+	}
+	id, err := spec.TypeID(fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	xl := append(raw(0x85, 0, 2, 0, int32(id)), raw(0x85, 0, 2, 1, int32(id))...)
+	got := kfuncCalls(xl, spec)
+	if len(got) != 1 || got[int32(id)] != want {
+		t.Errorf("kfuncs %v, want %d: %s", got, id, want)
+	}
+}

@@ -52,6 +52,11 @@ type Program struct {
 	// CaptureOptions). Calls not found here fall back to the helper name
 	// of the immediate taken as a helper ID.
 	Calls map[int32]string `json:"calls,omitempty"`
+
+	// Kfuncs names the kernel functions the program calls as kfuncs
+	// (BPF_PSEUDO_KFUNC_CALL), by the call's immediate: a BTF type ID in
+	// the kernel's BTF (vmlinux; kfuncs of modules are not named).
+	Kfuncs map[int32]string `json:"kfuncs,omitempty"`
 }
 
 // Func is one BPF function (main program or subprogram) from BTF func

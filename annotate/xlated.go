@@ -31,13 +31,15 @@ type Insn struct {
 type xlatedRenderer struct {
 	maps  map[uint32]string
 	calls map[int32]string
+	// kfuncs names kfuncs by BTF ID.
+	kfuncs map[int32]string
 	// funcs names BPF functions by their first slot.
 	funcs map[int]string
 	buf   []byte
 }
 
 func newXlatedRenderer(p *Program) *xlatedRenderer {
-	r := &xlatedRenderer{maps: map[uint32]string{}, calls: p.Calls, funcs: map[int]string{}}
+	r := &xlatedRenderer{maps: map[uint32]string{}, calls: p.Calls, kfuncs: p.Kfuncs, funcs: map[int]string{}}
 	for _, m := range p.Maps {
 		if m.Name != "" {
 			r.maps[m.ID] = m.Name
@@ -431,7 +433,7 @@ func (r *xlatedRenderer) jump(b []byte, ins *asm.Instruction, index int) ([]byte
 			return b, target, r.funcs[target]
 		case asm.PseudoKfuncCall:
 			b = append(b, "call "...)
-			if name, ok := r.calls[imm]; ok {
+			if name, ok := r.kfuncs[imm]; ok && ins.Offset == 0 {
 				b = append(b, name...)
 			} else {
 				b = append(b, "kernel-function"...)

@@ -24,6 +24,7 @@ func raw(code uint8, dst, src uint8, off int16, imm int32) []byte {
 // as the kernel's disassembler (kernel/bpf/disasm.c) prints it.
 func TestRenderXlated(t *testing.T) {
 	p := &Program{Maps: []Map{{ID: 12, Name: "counts"}}, Calls: map[int32]string{12345: "__htab_map_lookup_elem"},
+		Kfuncs: map[int32]string{88: "bpf_rcu_read_lock"},
 		Funcs: []Func{{Insn: 0, Name: "main"}, {Insn: 5, Name: "sub"}}}
 	for _, tc := range []struct {
 		b       []byte
@@ -69,6 +70,8 @@ func TestRenderXlated(t *testing.T) {
 		{raw(0x85, 0, 0, 0, 12345), "call __htab_map_lookup_elem#12345", -1, ""},
 		{raw(0x85, 0, 0, 0, -99999), "call unknown#-99999", -1, ""},
 		{raw(0x85, 0, 2, 0, 77), "call kernel-function#77", -1, ""},
+		{raw(0x85, 0, 2, 0, 88), "call bpf_rcu_read_lock#88", -1, ""},
+		{raw(0x85, 0, 2, 1, 88), "call kernel-function#88", -1, ""},
 		{raw(0x85, 0, 1, 4, 1), "call pc+4", 5, "sub"},
 		{raw(0x95, 0, 0, 0, 0), "exit", -1, ""},
 		{raw(0x05, 0, 0, 3, 0), "goto pc+3", 4, ""},
