@@ -25,7 +25,7 @@ func raw(code uint8, dst, src uint8, off int16, imm int32) []byte {
 func TestRenderXlated(t *testing.T) {
 	p := &Program{Maps: []Map{{ID: 12, Name: "counts"}}, Calls: map[int32]string{12345: "__htab_map_lookup_elem"},
 		Kfuncs: map[int32]string{88: "bpf_rcu_read_lock"},
-		Funcs: []Func{{Insn: 0, Name: "main"}, {Insn: 5, Name: "sub"}}}
+		Funcs:  []Func{{Insn: 0, Name: "main"}, {Insn: 5, Name: "sub"}}}
 	for _, tc := range []struct {
 		b       []byte
 		want    string
