@@ -127,23 +127,32 @@ func (c *Counter) Start() error {
 			picked[p.ID] = true
 		}
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.src.Now == nil {
 		c.src.Now = bootNow
 	}
-	c.start = c.src.Now()
+	c.mu.Lock()
 	for i := range progs {
 		p := &progs[i]
 		if len(c.sel) > 0 && !picked[p.ID] {
 			c.ignored[p.ID] = true
 			continue
 		}
-		st := c.add(p, false)
-		st.base.stats = p.Stats
-		st.prev, st.last = st.base, st.base
+		c.add(p, false)
 	}
-	c.prevAt, c.lastAt = c.start, c.start
+	c.mu.Unlock()
+	// Counting begins once every counter is attached (which takes a while
+	// on a slow machine): the base reading of the stats comes after, so
+	// the stats and the exact counters cover the same runs.
+	if err := c.Read(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.progs {
+		st.isNew = false
+		st.base, st.prev = st.last, st.last
+	}
+	c.start, c.prevAt = c.lastAt, c.lastAt
 	return nil
 }
 

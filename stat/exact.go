@@ -59,9 +59,8 @@ type Fentry struct {
 	spec    *ebpf.CollectionSpec
 	events  []sampler.Event
 	latency bool
-	array   *ebpf.Map
-	fds     []int // perf counters, events[i] on cpu c at c + i*ncpu
-	ncpu    int
+	arrays  []*ebpf.Map // per event slot: the perf counter of each CPU
+	fds     []int
 
 	mu      sync.Mutex
 	targets map[bpfprog.ID]*exactTarget
@@ -83,34 +82,35 @@ func OpenFentry(events []sampler.Event, latency bool) (_ *Fentry, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("load the counter object: %w", err)
 	}
-	ncpu, err := possibleCPUs()
-	if err != nil {
-		return nil, err
-	}
-	e := &Fentry{spec: spec, events: events, latency: latency, ncpu: ncpu, targets: map[bpfprog.ID]*exactTarget{}}
+	e := &Fentry{spec: spec, events: events, latency: latency, targets: map[bpfprog.ID]*exactTarget{}}
 	defer func() {
 		if err != nil {
 			e.Close()
 		}
 	}()
-	size := uint32(max(1, ncpu*len(events)))
-	e.array, err = ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerfEventArray, KeySize: 4, ValueSize: 4, MaxEntries: size})
-	if err != nil {
-		return nil, fmt.Errorf("create the perf event array: %w", classify(err))
-	}
 	online, err := onlineCPUs()
 	if err != nil {
 		return nil, err
 	}
-	for i, ev := range events {
+	// Every slot of counter.bpf.c gets an array, unused ones empty, so
+	// that each copy of the object shares them rather than making its own.
+	for i := range MaxExactEvents {
+		m, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.PerfEventArray})
+		if err != nil {
+			return nil, fmt.Errorf("create a perf event array: %w", classify(err))
+		}
+		e.arrays = append(e.arrays, m)
+		if i >= len(events) {
+			continue
+		}
 		for _, cpu := range online {
-			fd, err := sampler.OpenCounter(ev, cpu)
+			fd, err := sampler.OpenCounter(events[i], cpu)
 			if err != nil {
 				return nil, err
 			}
 			e.fds = append(e.fds, fd)
-			if err := e.array.Put(uint32(cpu+i*ncpu), uint32(fd)); err != nil {
-				return nil, fmt.Errorf("put %s of cpu %d in the perf event array: %w", ev, cpu, err)
+			if err := m.Put(uint32(cpu), uint32(fd)); err != nil {
+				return nil, fmt.Errorf("put %s of cpu %d in its perf event array: %w", events[i], cpu, err)
 			}
 		}
 	}
@@ -136,7 +136,7 @@ func (e *Fentry) Attach(p *bpfprog.Program) (err error) {
 	}
 	defer target.Close()
 	spec := e.spec.Copy()
-	for name, v := range map[string]uint32{"num_cpus": uint32(e.ncpu), "num_events": uint32(len(e.events)), "latency": b2u(e.latency)} {
+	for name, v := range map[string]uint32{"num_events": uint32(len(e.events)), "latency": b2u(e.latency)} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return fmt.Errorf("set %s: %w", name, err)
 		}
@@ -145,7 +145,11 @@ func (e *Fentry) Attach(p *bpfprog.Program) (err error) {
 		ps.AttachTarget = target
 		ps.AttachTo = p.FullName
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: map[string]*ebpf.Map{"events": e.array}})
+	shared := map[string]*ebpf.Map{}
+	for i, m := range e.arrays {
+		shared[fmt.Sprintf("events_%d", i)] = m
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{MapReplacements: shared})
 	if errors.Is(err, unix.EPERM) {
 		// cilium/ebpf adds a memlock hint to EPERM, which is not the
 		// cause here: kernels that refuse fentry on BPF programs say EPERM.
@@ -241,10 +245,10 @@ func (e *Fentry) Close() error {
 		unix.Close(fd)
 	}
 	e.fds = nil
-	if e.array != nil {
-		e.array.Close()
-		e.array = nil
+	for _, m := range e.arrays {
+		m.Close()
 	}
+	e.arrays = nil
 	return nil
 }
 
@@ -282,14 +286,6 @@ func classify(err error) error {
 		return errs.Mark(err, errs.ErrPermission)
 	}
 	return err
-}
-
-func possibleCPUs() (int, error) {
-	n, err := ebpf.PossibleCPU()
-	if err != nil {
-		return 0, fmt.Errorf("count possible CPUs: %w", err)
-	}
-	return n, nil
 }
 
 // onlineCPUs lists the machine's online CPUs, not this process's affinity:

@@ -263,6 +263,13 @@ func statOnce(ctx context.Context, cfg *statConfig, events []stat.Event, stats *
 			noted[msg] = true
 			fmt.Fprintf(stderr, "%s\n", msg)
 		}
+		if cfg.latency && strings.HasPrefix(msg, "exact counting unavailable") {
+			note2 := "--latency: no histogram where counts are sampled: it needs fentry/fexit on the program"
+			if !noted[note2] {
+				noted[note2] = true
+				fmt.Fprintf(stderr, "%s\n", note2)
+			}
+		}
 	}
 	if len(supported) > 0 {
 		fe, err := stat.OpenFentry(supported, cfg.latency)
@@ -299,11 +306,11 @@ func statOnce(ctx context.Context, cfg *statConfig, events []stat.Event, stats *
 	if err := c.Start(); err != nil {
 		return stat.Block{}, 0, err
 	}
+	// Counting began at the end of Start, once the counters were
+	// attached: -d and the intervals are timed from there.
+	start := time.Now()
 	for _, n := range c.Notes() {
 		note(n)
-	}
-	if cfg.latency && src.Exact == nil {
-		note("--latency: no histogram, it needs exact counting (fentry on BPF programs)")
 	}
 
 	runCtx, cancel := context.WithCancel(ctx)
@@ -328,7 +335,6 @@ func statOnce(ctx context.Context, cfg *statConfig, events []stat.Event, stats *
 	} else {
 		sampled <- nil
 	}
-	start := time.Now()
 	var childDone <-chan struct{}
 	if ch != nil {
 		if err := ch.release(); err != nil {

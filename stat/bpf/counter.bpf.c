@@ -7,9 +7,9 @@
  * and, when 'latency' is set, puts the run's duration into a log2 histogram.
  *
  * One copy of this object is loaded per target program (fentry and fexit
- * name their target at load time); the 'events' array is shared by all of
- * them. Counter slot i of CPU c is events[c + i * num_cpus], as bpftool
- * lays it out.
+ * name their target at load time); the event arrays are shared by all of
+ * them. Event i of CPU c is events_<i>[c]: one array per event, as loaders
+ * clamp a perf event array to the number of CPUs.
  */
 #include "../../testdata/bpf_helpers.h"
 
@@ -17,7 +17,7 @@
 #define HIST_BUCKETS 64
 
 #define BPF_MAP_TYPE_PERF_EVENT_ARRAY 4
-#define BPF_F_INDEX_MASK 0xffffffffULL
+#define BPF_F_CURRENT_CPU 0xffffffffULL
 
 /* Must match struct bpf_perf_event_value. */
 struct bpf_perf_event_value {
@@ -32,15 +32,34 @@ static long (*bpf_perf_event_read_value)(void *map, __u64 flags,
 static __u64 (*bpf_ktime_get_ns)(void) = (void *)5;
 
 /* Set by the loader before loading. */
-const volatile __u32 num_cpus = 1;
 const volatile __u32 num_events = 0;
 const volatile __u32 latency = 0;
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
-	__uint(key_size, sizeof(__u32));
-	__uint(value_size, sizeof(__u32));
-} events SEC(".maps");
+#define EVENT_ARRAY(name)					\
+	struct {						\
+		__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);	\
+		__uint(key_size, sizeof(__u32));		\
+		__uint(value_size, sizeof(__u32));		\
+	} name SEC(".maps")
+
+EVENT_ARRAY(events_0);
+EVENT_ARRAY(events_1);
+EVENT_ARRAY(events_2);
+EVENT_ARRAY(events_3);
+
+/* The array of event i; i is a constant once the loops are unrolled. */
+static __always_inline void *event_array(__u32 i)
+{
+	switch (i) {
+	case 0:
+		return &events_0;
+	case 1:
+		return &events_1;
+	case 2:
+		return &events_2;
+	}
+	return &events_3;
+}
 
 /* Counter readings at entry of the run in progress, per CPU. */
 struct {
@@ -101,7 +120,6 @@ static __always_inline void bump(void *map, __u32 key)
 SEC("fentry/target")
 int bpfprof_stat_entry(void *ctx)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
 	__u32 i;
 
 #pragma clang loop unroll(full)
@@ -114,7 +132,7 @@ int bpfprof_stat_entry(void *ctx)
 		start = bpf_map_lookup_elem(&starts, &key);
 		if (!start)
 			continue;
-		if (bpf_perf_event_read_value(&events, (cpu + i * num_cpus) & BPF_F_INDEX_MASK,
+		if (bpf_perf_event_read_value(event_array(i), BPF_F_CURRENT_CPU,
 					      start, sizeof(*start)))
 			start->enabled = 0;
 	}
@@ -131,7 +149,6 @@ int bpfprof_stat_entry(void *ctx)
 SEC("fexit/target")
 int bpfprof_stat_exit(void *ctx)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
 	__u64 now = latency ? bpf_ktime_get_ns() : 0;
 	__u32 i;
 
@@ -147,7 +164,7 @@ int bpfprof_stat_exit(void *ctx)
 		if (!start || !total)
 			continue;
 		if (start->enabled == 0 ||
-		    bpf_perf_event_read_value(&events, (cpu + i * num_cpus) & BPF_F_INDEX_MASK,
+		    bpf_perf_event_read_value(event_array(i), BPF_F_CURRENT_CPU,
 					      &cur, sizeof(cur))) {
 			bump(&runs, 2);
 			continue;
