@@ -167,7 +167,8 @@ func runStat(args []string, stdout, stderr io.Writer) error {
 }
 
 // runStatConfig counts as cfg says, -r times, and prints the intervals and
-// the totals. Signals end the counting and still print the totals. After a
+// the totals. SIGINT, SIGTERM and SIGHUP end the counting and still print
+// the totals. After a
 // command it returns an exitCodeError with the command's status.
 func runStatConfig(ctx context.Context, cfg *statConfig, stdout, stderr io.Writer) error {
 	if err := bpfprog.CheckAccess(); err != nil {
@@ -176,7 +177,7 @@ func runStatConfig(ctx context.Context, cfg *statConfig, stdout, stderr io.Write
 	if _, err := sampler.CheckPrivileges(); err != nil {
 		return err
 	}
-	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stopSignals()
 
 	stats, err := bpfprog.OpenStats()

@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -370,5 +372,48 @@ func TestStatHardwarePMU(t *testing.T) {
 	insn := rows[0].Events[1]
 	if insn.Value == nil || *insn.Value <= 0 || insn.MetricUnit != "insn per cycle" {
 		t.Errorf("instructions %+v, want a count and insn per cycle", insn)
+	}
+}
+
+// TestStatSignals: Ctrl-C, SIGTERM and SIGHUP end an open-ended stat,
+// which prints its totals and exits 0.
+func TestStatSignals(t *testing.T) {
+	obj, id := loadHot(t)
+	drive(t, obj)
+	bin := buildBinary(t)
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
+		t.Run(sig.String(), func(t *testing.T) {
+			cmd := exec.Command(bin, "stat", "-I", "100ms", "id", fmt.Sprint(id))
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stderr lockedBuffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Counting runs once the first interval is out.
+			sc := bufio.NewScanner(stdout)
+			var out strings.Builder
+			for sc.Scan() {
+				out.WriteString(sc.Text() + "\n")
+				if strings.Contains(sc.Text(), " runs ") {
+					break
+				}
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			for sc.Scan() {
+				out.WriteString(sc.Text() + "\n")
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("%v\n%s", err, stderr.String())
+			}
+			if !strings.Contains(out.String(), "seconds time elapsed") {
+				t.Errorf("no totals after %v:\n%s", sig, out.String())
+			}
+		})
 	}
 }
