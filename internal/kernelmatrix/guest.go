@@ -153,7 +153,7 @@ func Boot(ctx context.Context, k *Kernel, initramfs string, memMB int, timeout t
 		"qemu-system-x86_64",
 		"-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(memMB),
 		"-kernel", k.Image, "-initrd", initramfs,
-		"-append", "console=ttyS0 rdinit=/init panic=-1 softlockup_panic=1 oops=panic loglevel=4 " + guestEnv + "=" + k.Package,
+		"-append", "console=ttyS0 rdinit=/init panic=-1 softlockup_panic=1 oops=panic loglevel=7 " + guestEnv + "=" + k.Package,
 		"-no-reboot", "-display", "none", "-monitor", "none", "-nodefaults",
 		"-serial", "file:/dev/stderr", "-serial", "stdio",
 	}

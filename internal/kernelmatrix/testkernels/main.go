@@ -33,7 +33,7 @@ func run() int {
 	kernels := flag.String("kernels", "linux-image-amd64", "Debian kernel image packages, space-separated (metapackages are followed)")
 	cache := flag.String("cache", defaultCache(), "directory for the downloaded packages and unpacked kernels")
 	work := flag.String("work", "bin/test-kernels", "directory for the test binaries, initramfs and console logs")
-	timeout := flag.Duration("timeout", 5*time.Minute, "limit for one kernel's boot and tests; past it the guest counts as hung")
+	timeout := flag.Duration("timeout", 6*time.Minute, "limit for one kernel's boot and tests; past it the guest counts as hung")
 	busybox := flag.String("busybox", "/bin/busybox", "a static busybox for the guest (busybox-static)")
 	memMB := flag.Int("m", 1024, "guest memory in MiB")
 	verbose := flag.Bool("v", false, "echo the guest's test output as it comes")
