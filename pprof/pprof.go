@@ -51,7 +51,17 @@ type Meta struct {
 	CommandLine []string
 	// Comments are added to the profile's comments as they are.
 	Comments []string
+	// SystemWide says the recording sampled every process, not chosen
+	// ones: the profile then has no main binary, and its first mapping,
+	// which pprof shows as "File:", is SystemWideFile rather than the
+	// busiest process's executable.
+	SystemWide bool
 }
+
+// SystemWideFile is the file of the first mapping of a system-wide
+// profile: an empty range that stands for no binary, so that pprof's
+// "File:" header names no process's executable.
+const SystemWideFile = "system-wide"
 
 // Labels the profile puts on samples. Numeric ones can be selected by value
 // or range (-tagfocus pid=1234), string ones by regular expression
@@ -108,6 +118,17 @@ func Build(snap *aggregate.Snapshot, meta Meta) (*profile.Profile, error) {
 		functions: make(map[funcKey]*profile.Function),
 	}
 	b.addMappings(snap)
+	if meta.SystemWide {
+		// pprof takes the first mapping that looks like an executable
+		// for the main binary: this one, which holds no address.
+		p.Mapping = append([]*profile.Mapping{{
+			File:         SystemWideFile,
+			HasFunctions: true, HasFilenames: true, HasLineNumbers: true,
+		}}, p.Mapping...)
+		for i, m := range p.Mapping {
+			m.ID = uint64(i + 1)
+		}
+	}
 	p.Location = make([]*profile.Location, len(snap.Locations))
 	for i := range snap.Locations {
 		p.Location[i] = b.location(uint64(i+1), &snap.Locations[i])

@@ -350,6 +350,46 @@ func goTool(t *testing.T, args ...string) string {
 
 // TestGoToolPprof checks that pprof itself reads the file, filters by
 // program and shows the BPF source.
+// TestSystemWideFile checks that a system-wide profile's "File:" names no
+// process's binary, also once pprof has read it back and picked a main
+// binary.
+func TestSystemWideFile(t *testing.T) {
+	meta := fixtureMeta()
+	meta.SystemWide = true
+	p := build(t, aggregate.Options{CallGraph: true}, meta)
+	if err := p.CheckValid(); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := pprof.Write(&buf, p); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	q, err := profile.Parse(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Mapping[0].File != pprof.SystemWideFile {
+		t.Errorf("read back, the main mapping is %q, want %q", q.Mapping[0].File, pprof.SystemWideFile)
+	}
+	for _, l := range q.Location {
+		if l.Mapping == q.Mapping[0] {
+			t.Errorf("location %#x is in the system-wide mapping", l.Address)
+		}
+	}
+	if len(q.Mapping) != len(build(t, aggregate.Options{CallGraph: true}, fixtureMeta()).Mapping)+1 {
+		t.Errorf("read back %d mappings: pprof merged the system-wide one with another", len(q.Mapping))
+	}
+	path := filepath.Join(t.TempDir(), "system.pb.gz")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := goTool(t, "-top", path)
+	if !strings.Contains(out, "File: "+pprof.SystemWideFile+"\n") {
+		t.Errorf("go tool pprof -top header:\n%s", out)
+	}
+}
+
 func TestGoToolPprof(t *testing.T) {
 	p := build(t, aggregate.Options{CallGraph: true}, fixtureMeta())
 	path := filepath.Join(t.TempDir(), "fixture.pb.gz")

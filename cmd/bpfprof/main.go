@@ -107,12 +107,16 @@ func mainUsage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: bpfprof COMMAND [flags] [args]")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Commands:")
+	width := 0
+	for _, c := range commands() {
+		width = max(width, len(c.name))
+	}
 	for _, c := range commands() {
 		summary := c.summary
 		if notBuilt[c.name] {
 			summary += " (not built yet)"
 		}
-		fmt.Fprintf(w, "  %-9s %s\n", c.name, summary)
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Flags: -h, --help for this help; -V, --version for the version.")

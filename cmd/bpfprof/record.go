@@ -436,6 +436,7 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 		Duration:      st.Elapsed,
 		KernelRelease: kernelRelease(),
 		CommandLine:   append([]string{"bpfprof", "record"}, cfg.args...),
+		SystemWide:    len(pids) == 0 && cfg.cgroup == "",
 	})
 	if err != nil {
 		return err
@@ -500,14 +501,45 @@ func startProgress(stderr io.Writer, sess *session.Session) func() {
 			case <-tick.C:
 			}
 			st := sess.Stats()
-			fmt.Fprintf(stderr, "\r\x1b[Krecording %.1fs: %d samples, lost %d, BPF programs %d",
-				st.Elapsed.Seconds(), st.Counters.Samples, st.Sampler.Lost+st.Sampler.LostSamples, st.Counters.ProgramsSeen)
+			line := progressLine(st.Elapsed, st.Counters.Samples, st.Sampler.Lost+st.Sampler.LostSamples,
+				st.Counters.ProgramsSeen, terminalWidth(stderr))
+			fmt.Fprintf(stderr, "\r\x1b[K%s", line)
 		}
 	})
 	return sync.OnceFunc(func() {
 		close(done)
 		wg.Wait()
 	})
+}
+
+// progressLine is the progress report, shortened to fit width columns
+// less one (a line that fills the last column wraps on some terminals, and
+// a wrapped line is not erased by \r).
+func progressLine(elapsed time.Duration, samples, lost uint64, progs int, width int) string {
+	secs := elapsed.Seconds()
+	for _, line := range []string{
+		fmt.Sprintf("recording %.1fs: %d samples, lost %d, BPF programs %d", secs, samples, lost, progs),
+		fmt.Sprintf("%.1fs: %d samples, lost %d, BPF %d", secs, samples, lost, progs),
+		fmt.Sprintf("%.0fs %d smp %d lost %d bpf", secs, samples, lost, progs),
+		fmt.Sprintf("%.0fs %d smp", secs, samples),
+		fmt.Sprintf("%.0fs", secs),
+	} {
+		if len(line) < width {
+			return line
+		}
+	}
+	return "" // too narrow for anything
+}
+
+// terminalWidth returns the columns of terminal w, or 80 if it cannot
+// tell. Asked at every update, it follows resizes.
+func terminalWidth(w io.Writer) int {
+	if f, ok := w.(*os.File); ok {
+		if ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ); err == nil && ws.Col > 0 {
+			return int(ws.Col)
+		}
+	}
+	return 80
 }
 
 // summarize prints the end-of-recording summary, on stderr always.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/bpfprof/bpfprof/internal/testprogs"
 	"github.com/bpfprof/bpfprof/internal/testutil"
+	"github.com/bpfprof/bpfprof/pprof"
 	"github.com/bpfprof/bpfprof/sampler"
 )
 
@@ -294,6 +295,9 @@ func TestRecordHotProgram(t *testing.T) {
 	checkSummary(t, stderr, path)
 
 	p := readProfile(t, path)
+	if p.Mapping[0].File != pprof.SystemWideFile {
+		t.Errorf("system-wide profile's main mapping is %q, want %q", p.Mapping[0].File, pprof.SystemWideFile)
+	}
 	if top, n := topOf(bpfLines(p)); top != hotLine {
 		t.Errorf("top BPF line %s (%d samples), want %s; all: %v", top, n, hotLine, bpfLines(p))
 	}
@@ -606,6 +610,9 @@ func TestRecordPID(t *testing.T) {
 	p := readProfile(t, path)
 	if len(p.Sample) == 0 {
 		t.Fatal("no samples of the process")
+	}
+	if !strings.HasSuffix(p.Mapping[0].File, "/sha256sum") {
+		t.Errorf("main mapping of -p sha256sum is %q", p.Mapping[0].File)
 	}
 	for _, s := range p.Sample {
 		if pid := s.NumLabel["pid"]; len(pid) != 1 || pid[0] != int64(busy.Process.Pid) || !s.HasLabel("comm", "sha256sum") {

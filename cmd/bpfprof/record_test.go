@@ -387,3 +387,21 @@ func TestUserProcesses(t *testing.T) {
 		t.Errorf("uid 4242: %v, %v; want an error", pids, err)
 	}
 }
+
+// TestProgressLine checks that the progress line fits every width, down to
+// a 30-column terminal and below.
+func TestProgressLine(t *testing.T) {
+	long := progressLine(12345*time.Millisecond, 123456, 7, 3, 200)
+	if long != "recording 12.3s: 123456 samples, lost 7, BPF programs 3" {
+		t.Errorf("wide terminal: %q", long)
+	}
+	for width := 1; width <= 80; width++ {
+		line := progressLine(12345*time.Millisecond, 123456789, 1234567, 42, width)
+		if len(line) >= width && line != "" {
+			t.Errorf("width %d: %q has %d columns", width, line, len(line))
+		}
+		if width >= 30 && !strings.Contains(line, "123456789") {
+			t.Errorf("width %d: %q lost the sample count", width, line)
+		}
+	}
+}
