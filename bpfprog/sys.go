@@ -10,11 +10,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// A listing makes thousands of short syscalls that never wait: bpf object
-// queries (bpfabi.BPF) and procfs lookups and reads. They go through
-// RawSyscall, which does not tell the Go scheduler: with Syscall, its
-// bookkeeping for each (handing processors between threads, waking and
-// parking them) cost more CPU than the syscalls themselves.
+// A listing makes thousands of short procfs lookups and reads. They go
+// through Syscall, not RawSyscall, although the scheduler's bookkeeping
+// costs CPU on each: a procfs read can sleep (on a process's mmap lock, its
+// files' lock, a slow filesystem behind a link), and a RawSyscall that
+// sleeps holds its Go processor all along, stalling the goroutines queued
+// on it (the ring reader among them).
 
 // openat opens path relative to dirfd (or unix.AT_FDCWD), close-on-exec.
 func openat(dirfd int, path string, flags int) (int, error) {
@@ -22,7 +23,7 @@ func openat(dirfd int, path string, flags int) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	r, _, errno := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
+	r, _, errno := unix.Syscall6(unix.SYS_OPENAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
 		uintptr(flags|unix.O_CLOEXEC), 0, 0, 0)
 	if errno != 0 {
 		return -1, errno
@@ -36,7 +37,7 @@ func readlinkat(dirfd int, path string, buf []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	r, _, errno := unix.RawSyscall6(unix.SYS_READLINKAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
+	r, _, errno := unix.Syscall6(unix.SYS_READLINKAT, uintptr(dirfd), uintptr(unsafe.Pointer(p)),
 		uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0, 0)
 	if errno != 0 {
 		return 0, errno
@@ -46,7 +47,7 @@ func readlinkat(dirfd int, path string, buf []byte) (int, error) {
 
 // read reads from fd into buf.
 func read(fd int, buf []byte) (int, error) {
-	r, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+	r, _, errno := unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
 	if errno != 0 {
 		return 0, errno
 	}
@@ -55,7 +56,7 @@ func read(fd int, buf []byte) (int, error) {
 
 // getdents reads directory entries of fd into buf.
 func getdents(fd int, buf []byte) (int, error) {
-	r, _, errno := unix.RawSyscall(unix.SYS_GETDENTS64, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
+	r, _, errno := unix.Syscall(unix.SYS_GETDENTS64, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)))
 	if errno != 0 {
 		return 0, errno
 	}
@@ -64,7 +65,7 @@ func getdents(fd int, buf []byte) (int, error) {
 
 // closeFD closes fd.
 func closeFD(fd int) {
-	unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+	unix.Syscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
 }
 
 // bootTime reads CLOCK_BOOTTIME, the clock of bpf_prog_info.load_time.
