@@ -328,3 +328,18 @@ func BenchmarkBPFChurn(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkInsertMap maps 4096 mappings one MMAP2 at a time, as a process
+// loading many libraries (or a JIT mapping pages) does: each insert must
+// not copy and sort all the mappings before it.
+func BenchmarkInsertMap(b *testing.B) {
+	obj := &object{path: "/x", base: "x"}
+	for b.Loop() {
+		var maps []*userMap
+		for i := range uint64(4096) {
+			// Interleaved, so that inserts land in the middle too.
+			start := (i*2654435761)%(1<<20)*0x10000 + 0x10000
+			maps = insertMap(maps, newUserMap(start, start+0x1000, 0, obj, ""))
+		}
+	}
+}

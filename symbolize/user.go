@@ -3,6 +3,7 @@ package symbolize
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -50,12 +51,14 @@ type object struct {
 // process is the address space of one process as far as it is known.
 type process struct {
 	comm string
-	// maps is sorted by start, without overlaps. It is never changed in
-	// place: a forked child shares its parent's slice.
-	maps     []*userMap
-	exited   bool
-	gone     bool // /proc knew nothing of it
-	lastRead time.Time
+	// maps is sorted by start, without overlaps. A forked child shares
+	// its parent's slice, mapsShared set in both, until either changes it
+	// (ownMaps).
+	maps       []*userMap
+	mapsShared bool
+	exited     bool
+	gone       bool // /proc knew nothing of it
+	lastRead   time.Time
 	// exitTime is the time of its EXIT record; hit is set once a sample
 	// looked it up (User or Comm): an exited process never hit is
 	// dropped procRetention after its exit.
@@ -111,32 +114,39 @@ func (m *userMap) mappingLocked() *Mapping {
 	return m.mapping
 }
 
-// insertMap returns maps with m added over whatever it overlaps.
+// insertMap returns maps with m added over whatever it overlaps,
+// changing maps in place: the caller must own it (see process.ownMaps).
+// It finds the place by binary search and moves only the mappings after
+// it, instead of copying and sorting them all on each MMAP2.
 func insertMap(maps []*userMap, m *userMap) []*userMap {
-	out := make([]*userMap, 0, len(maps)+2)
-	for _, old := range maps {
-		if old.limit <= m.start || old.start >= m.limit {
-			out = append(out, old)
-			continue
-		}
-		if old.start < m.start {
-			out = append(out, old.cut(old.start, m.start))
-		}
-		if old.limit > m.limit {
-			out = append(out, old.cut(m.limit, old.limit))
-		}
-	}
-	out = append(out, m)
-	slices.SortFunc(out, func(a, b *userMap) int {
-		switch {
-		case a.start < b.start:
-			return -1
-		case a.start > b.start:
-			return 1
-		}
-		return 0
+	// maps[lo:hi] are those m overlaps: sorted and disjoint, they end in
+	// order too.
+	lo, _ := slices.BinarySearchFunc(maps, m.start, func(e *userMap, start uint64) int {
+		return cmp.Compare(e.limit, start+1)
 	})
-	return out
+	hi := lo
+	for hi < len(maps) && maps[hi].start < m.limit {
+		hi++
+	}
+	var buf [3]*userMap
+	repl := buf[:0]
+	if lo < hi && maps[lo].start < m.start {
+		repl = append(repl, maps[lo].cut(maps[lo].start, m.start))
+	}
+	repl = append(repl, m)
+	if lo < hi && maps[hi-1].limit > m.limit {
+		repl = append(repl, maps[hi-1].cut(m.limit, maps[hi-1].limit))
+	}
+	return slices.Replace(maps, lo, hi, repl...)
+}
+
+// ownMaps makes p's mappings its own before a change in place: a forked
+// child and its parent share theirs until either changes.
+func (p *process) ownMaps() {
+	if p.mapsShared {
+		p.maps = slices.Clone(p.maps)
+		p.mapsShared = false
+	}
 }
 
 // find returns the mapping holding addr.
@@ -220,7 +230,7 @@ func (s *Symbolizer) readMapsLocked(pid uint32, p *process, dir string) {
 		obj := s.objectLocked(key, path, pid, e.start, e.limit)
 		maps = insertMap(maps, newUserMap(e.start, e.limit, e.offset, obj, ""))
 	}
-	p.maps = maps
+	p.maps, p.mapsShared = maps, false
 }
 
 // objectLocked returns the object of key, made on first sight.
@@ -471,6 +481,7 @@ func (s *Symbolizer) handleMmap2(r *sampler.Mmap2) {
 	}
 	obj := s.objectLocked(key, path, r.PID, r.Addr, r.Addr+r.Len)
 	obj.buildID = buildID
+	p.ownMaps()
 	p.maps = insertMap(p.maps, newUserMap(r.Addr, r.Addr+r.Len, r.PgOff, obj, buildID))
 	p.gone, p.exited = false, false
 }
@@ -494,7 +505,7 @@ func (s *Symbolizer) handleComm(r *sampler.Comm) {
 	case p == nil:
 		p = s.procLocked(r.PID)
 	case r.Exec:
-		p.maps = nil
+		p.maps, p.mapsShared = nil, false
 	}
 	p.comm = s.intern([]byte(r.Comm))
 	p.gone, p.exited = false, false
@@ -518,7 +529,8 @@ func (s *Symbolizer) handleFork(r *sampler.Fork) {
 		delete(s.procs, r.PID) // read from /proc on first sight
 		return
 	}
-	s.procs[r.PID] = &process{comm: parent.comm, maps: parent.maps, lastRead: time.Now()}
+	parent.mapsShared = true
+	s.procs[r.PID] = &process{comm: parent.comm, maps: parent.maps, mapsShared: true, lastRead: time.Now()}
 }
 
 func (s *Symbolizer) handleExit(r *sampler.Exit) {

@@ -468,3 +468,40 @@ func TestFramesImmutable(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestInsertMapRandom checks insertMap against a plain model: an address
+// belongs to the last mapping inserted over it.
+func TestInsertMapRandom(t *testing.T) {
+	obj := &object{path: "/x", base: "x"}
+	const pages = 64
+	var owner [pages]int // 1 + index of the mapping holding each page, 0 none
+	var maps []*userMap
+	seed := uint64(1)
+	next := func(n uint64) uint64 {
+		seed = seed*6364136223846793005 + 1442695040888963407
+		return (seed >> 33) % n
+	}
+	for i := 1; i <= 500; i++ {
+		start := next(pages)
+		limit := start + 1 + next(min(8, pages-start))
+		maps = insertMap(maps, newUserMap(start*0x1000, limit*0x1000, uint64(i)<<20+start*0x1000, obj, ""))
+		for pg := start; pg < limit; pg++ {
+			owner[pg] = i
+		}
+		for j := 1; j < len(maps); j++ {
+			if maps[j-1].limit > maps[j].start {
+				t.Fatalf("after insert %d: %x-%x overlaps %x-%x", i, maps[j-1].start, maps[j-1].limit, maps[j].start, maps[j].limit)
+			}
+		}
+		p := &process{maps: maps}
+		for pg := range uint64(pages) {
+			m := p.find(pg * 0x1000)
+			switch {
+			case owner[pg] == 0 && m != nil:
+				t.Fatalf("after insert %d: page %d mapped", i, pg)
+			case owner[pg] != 0 && (m == nil || m.pgoff+(pg*0x1000-m.start) != uint64(owner[pg])<<20+pg*0x1000):
+				t.Fatalf("after insert %d: page %d in %+v, want insert %d", i, pg, m, owner[pg])
+			}
+		}
+	}
+}
