@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -341,5 +342,41 @@ func BenchmarkInsertMap(b *testing.B) {
 			start := (i*2654435761)%(1<<20)*0x10000 + 0x10000
 			maps = insertMap(maps, newUserMap(start, start+0x1000, 0, obj, ""))
 		}
+	}
+}
+
+// BenchmarkBPFStackParallel resolves samples of 8 BPF frames each on every
+// Go processor, with times rising as the records' do: the latest sample
+// time is raised once per sample (SampleTime), not by every frame.
+func BenchmarkBPFStackParallel(b *testing.B) {
+	hot, sub := loadProgFixture(b, "hot"), loadProgFixture(b, "subprog")
+	src := &fakeProgs{loaded: []uint32{hot.Info.ID, sub.Info.ID},
+		infos: map[uint32]*progInfo{hot.Info.ID: &hot.Info, sub.Info.ID: &sub.Info}}
+	s, err := newSymbolizer(Options{PIDs: []int{}}, src)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var stack []uint64
+	for i := range 8 {
+		fx := []*progFixture{hot, sub}[i%2]
+		j := i % len(fx.Info.KsymAddrs)
+		stack = append(stack, fx.Info.KsymAddrs[j]+uint64(i)%uint64(fx.Info.FuncLens[j]))
+	}
+	var clock atomic.Uint64
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			t := clock.Add(1)
+			resolveStack(s, stack, t)
+		}
+	})
+}
+
+// resolveStack resolves the kernel frames of one sample taken at t.
+func resolveStack(s *Symbolizer, stack []uint64, t uint64) {
+	s.SampleTime(t)
+	for _, addr := range stack {
+		s.Kernel(addr, t)
 	}
 }

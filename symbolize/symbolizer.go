@@ -282,14 +282,13 @@ func (s *Symbolizer) KernelSymbols() int { return s.kern.Load().len() }
 // take 50ms, for records slightly out of order), with the source line in
 // effect there; an image that unloaded stays resolvable for samples of its
 // time until Close if a sample resolved into it, else for 5s past its
-// unload, measured on the latest record or sample time.
+// unload, measured on the latest record or sample time (SampleTime).
 //
 // An address in no known image or module, above the kernel's text, may be
 // code of a BPF program whose records were lost: then, at most once a
 // second, Kernel lists the loaded programs again and reads the info of
 // those it does not know. Otherwise the frame is "[unknown]".
 func (s *Symbolizer) Kernel(addr, time uint64) Frame {
-	s.noteSampleTime(time)
 	if r := s.bpfTable().lookup(addr, time); r != nil {
 		r.markHit()
 		return r.fn.frame(addr)
@@ -308,8 +307,11 @@ func (s *Symbolizer) Kernel(addr, time uint64) Frame {
 	return Frame{Kind: KindKernel, Addr: addr, Func: unknownFunc, Mapping: k.kernelMapping()}
 }
 
-// noteSampleTime raises the latest sample time to t.
-func (s *Symbolizer) noteSampleTime(t uint64) {
+// SampleTime tells the Symbolizer the time of a sample whose frames are
+// about to be resolved, once per sample: images of unloaded programs and
+// processes that exited unsampled are dropped behind the latest record or
+// sample time (Kernel and User do not raise it for each frame).
+func (s *Symbolizer) SampleTime(t uint64) {
 	for {
 		cur := s.sampleTime.Load()
 		if t <= cur || s.sampleTime.CompareAndSwap(cur, t) {

@@ -281,7 +281,6 @@ func (s *Symbolizer) procLocked(pid uint32) *process {
 // come in Frame.Inlined, from the pclntab's inline trees. An address without a
 // symbol gives "FILE+0xOFFSET", OFFSET being the offset in the file.
 func (s *Symbolizer) User(pid uint32, addr, time uint64) Frame {
-	s.noteSampleTime(time)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.procLocked(pid)

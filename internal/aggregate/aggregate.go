@@ -48,6 +48,13 @@ type Resolver interface {
 	Comm(pid uint32) string
 }
 
+// SampleTimer is what a Resolver may also be: told once per sample the
+// time of the sample whose frames follow (symbolize.Symbolizer keeps what
+// samples of that time may still need).
+type SampleTimer interface {
+	SampleTime(time uint64)
+}
+
 // KernelFile is the file name of the kernel's own mapping, whose frames never
 // change: a Resolver's Frames for the kernel's text have a Mapping with it.
 const KernelFile = "[kernel.kallsyms]"
@@ -71,6 +78,7 @@ type Options struct {
 // goroutine.
 type Aggregator struct {
 	res       Resolver
+	timer     SampleTimer // res, if it is one
 	callGraph bool
 	bpfOnly   bool
 
@@ -180,8 +188,10 @@ func New(opts Options) (*Aggregator, error) {
 	if opts.Resolver == nil {
 		return nil, errNoResolver
 	}
+	timer, _ := opts.Resolver.(SampleTimer)
 	return &Aggregator{
 		res:        opts.Resolver,
+		timer:      timer,
 		callGraph:  opts.CallGraph,
 		bpfOnly:    opts.BPFOnly,
 		locIndex:   make(map[locKey]uint32),
@@ -288,6 +298,9 @@ func (a *Aggregator) seen(t uint64) {
 // without mu so that Snapshots do not wait for symbolization.
 func (a *Aggregator) sample(s *sampler.Sample) {
 	a.frames, a.ids = a.frames[:0], a.ids[:0]
+	if a.timer != nil {
+		a.timer.SampleTime(s.Time)
+	}
 	pc := a.procs[s.PID]
 	if pc == nil {
 		pc = &procCache{}
