@@ -380,3 +380,24 @@ func resolveStack(s *Symbolizer, stack []uint64, t uint64) {
 		s.Kernel(addr, t)
 	}
 }
+
+// BenchmarkBuildImage builds the image of a program of 256 functions with
+// 64 line records each: each record must find its function without a
+// scan of them all.
+func BenchmarkBuildImage(b *testing.B) {
+	info := &progInfo{ID: 1, Tag: "0123456789abcdef", Type: "xdp", Name: "big"}
+	for i := range uint64(256) {
+		addr := 0xffffffffc0000000 + i*0x1000
+		info.KsymAddrs = append(info.KsymAddrs, addr)
+		info.FuncLens = append(info.FuncLens, 0x800)
+		info.Funcs = append(info.Funcs, progFunc{Insn: uint32(i * 100), Name: fmt.Sprintf("f%d", i)})
+		for j := range uint64(64) {
+			info.JitedLines = append(info.JitedLines, addr+j*0x20)
+			info.Lines = append(info.Lines, progLine{Insn: uint32(i*100 + j), File: "big.bpf.c", Line: uint32(j + 1), Source: "x++;"})
+		}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		buildImage(info, nil)
+	}
+}

@@ -142,9 +142,10 @@ func buildImage(info *progInfo, sysName func(addr uint64) string) *progImage {
 	}
 	if len(info.JitedLines) == len(info.Lines) {
 		files := map[string]string{}
+		byAddr := slices.SortedFunc(slices.Values(img.funcs), func(a, b *bpfFunc) int { return cmp.Compare(a.addr, b.addr) })
 		for i, l := range info.Lines {
 			jit := info.JitedLines[i]
-			f := img.funcAt(jit)
+			f := funcAt(byAddr, jit)
 			if f == nil {
 				continue
 			}
@@ -173,12 +174,17 @@ func cleanBTFPath(file string) string {
 	return path.Clean(file)
 }
 
-// funcAt returns the function whose JIT image holds addr.
-func (img *progImage) funcAt(addr uint64) *bpfFunc {
-	for _, f := range img.funcs {
-		if addr >= f.addr && addr-f.addr < max(f.size, 1) {
-			return f
-		}
+// funcAt returns the function of funcs, sorted by address, whose JIT
+// image holds addr.
+func funcAt(funcs []*bpfFunc, addr uint64) *bpfFunc {
+	i, _ := slices.BinarySearchFunc(funcs, addr, func(f *bpfFunc, addr uint64) int {
+		return cmp.Compare(f.addr, addr+1)
+	})
+	if i == 0 {
+		return nil
+	}
+	if f := funcs[i-1]; addr-f.addr < max(f.size, 1) {
+		return f
 	}
 	return nil
 }

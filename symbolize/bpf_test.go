@@ -1,11 +1,13 @@
 package symbolize
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -40,9 +42,10 @@ func TestBuildImage(t *testing.T) {
 
 	// Every address of each image resolves to its function, and to the
 	// line whose code starts last at or before it.
+	byAddr := slices.SortedFunc(slices.Values(img.funcs), func(a, b *bpfFunc) int { return cmp.Compare(a.addr, b.addr) })
 	for _, f := range img.funcs {
 		for addr := f.addr; addr < f.addr+f.size; addr++ {
-			fr := img.funcAt(addr).frame(addr)
+			fr := funcAt(byAddr, addr).frame(addr)
 			if fr.Func != f.name || fr.SystemName != f.sysName || fr.Offset != addr-f.addr || fr.Prog != p || fr.Mapping != img.mapping || fr.Kind != KindBPF {
 				t.Fatalf("%#x: %+v", addr, fr)
 			}
