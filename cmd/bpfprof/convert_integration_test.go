@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"math"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bpfprof/bpfprof/annotate"
+	"github.com/bpfprof/bpfprof/bpfprog"
+	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testutil"
+)
+
+// perfRecord runs 'perf record -a -g -F 999' on the whole machine while the
+// workload of sampler/perfdata loads the hot and subprog programs, drives
+// them for a while and unloads them; it returns the perf.data written.
+func perfRecord(t *testing.T) (perf, data string) {
+	t.Helper()
+	testutil.RequireRoot(t, "perf record -a, BPF programs")
+	perf, err := exec.LookPath("perf")
+	if err != nil {
+		testutil.SkipOrFail(t, "perf is not installed (apt-get install linux-perf): "+err.Error())
+	}
+	dir := t.TempDir()
+	workload := filepath.Join(dir, "workload")
+	if out, err := exec.Command("go", "build", "-o", workload, "../../sampler/perfdata/internal/workload").CombinedOutput(); err != nil {
+		t.Fatalf("build the workload: %v\n%s", err, out)
+	}
+	data = filepath.Join(dir, "perf.data")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	// perf starts the workload once its events are on, and ends when it
+	// exits, which unloads the programs.
+	out, err := exec.CommandContext(ctx, perf, "record", "-a", "-g", "-F", "999", "-o", data, "--", workload, "-d", "2s").CombinedOutput()
+	if err != nil {
+		t.Fatalf("perf record: %v\n%s", err, out)
+	}
+	return perf, data
+}
+
+// TestConvertPerfRecord converts a real system-wide recording made while
+// the hot loop ran, after its program unloaded, and checks it against what
+// go tool pprof and perf report make of it.
+func TestConvertPerfRecord(t *testing.T) {
+	perf, data := perfRecord(t)
+	prof := filepath.Join(t.TempDir(), "perf.pb.gz")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"convert", "-i", data, "-o", prof}, &stdout, &stderr); code != 0 {
+		t.Fatalf("convert: exit %d: %s", code, stderr.String())
+	}
+	hotLine := markerLine(t, testprogs.Hot, "hot")
+
+	// The top BPF line of go tool pprof -top -lines is the hot loop's.
+	var topBPF string
+	for line := range strings.Lines(goPprof(t, "-top", "-lines", prof)) {
+		if f := strings.Fields(line); len(f) > 0 && strings.Contains(f[len(f)-1], ".bpf.c:") {
+			topBPF = f[len(f)-1]
+			break
+		}
+	}
+	if topBPF != hotLine {
+		t.Errorf("top BPF line of go tool pprof -top -lines: %q, want %q", topBPF, hotLine)
+	}
+
+	// Each BPF function's share of the samples agrees with perf report's
+	// on the same file within one percentage point.
+	ours := bpfShares(t, prof)
+	theirs := perfShares(t, perf, data)
+	compared := 0
+	for sym, want := range theirs {
+		if !strings.Contains(sym, "bpfprof_") {
+			continue // other engineers' programs may run meanwhile
+		}
+		compared++
+		t.Logf("%s: %.2f%% in the profile, %.2f%% in perf report", sym, ours[sym], want)
+		if got := ours[sym]; math.Abs(got-want) > 1 {
+			t.Errorf("%s: %.2f%% of the samples in the profile, %.2f%% in perf report", sym, got, want)
+		}
+	}
+	if compared == 0 {
+		t.Errorf("perf report names no bpfprof program: %v", theirs)
+	}
+
+	// annotate -i perf.data puts the loop line on top.
+	sel, _, err := bpfprog.ParseSelector([]string{"name", testprogs.HotFunc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, counts, _, err := perfDataProgram(data, sel, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := annotate.Build(prog, counts, annotate.Options{JIT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top, n := hottestLine(l); top != hotLine || n == 0 {
+		t.Errorf("annotate of the recording: hottest line %s (%d samples), want %s", top, n, hotLine)
+	}
+}
+
+// bpfShares gives the share (percent of the period) of the samples whose
+// leaf is in each BPF function, by its kernel symbol name.
+func bpfShares(t *testing.T, path string) map[string]float64 {
+	t.Helper()
+	p := readProfile(t, path)
+	var total float64
+	by := map[string]float64{}
+	for _, s := range p.Sample {
+		v := float64(s.Value[1])
+		total += v
+		leaf := s.Location[0]
+		if leaf.Mapping == nil || !strings.HasPrefix(leaf.Mapping.File, "[bpf]") || len(leaf.Line) == 0 {
+			continue
+		}
+		by[leaf.Line[len(leaf.Line)-1].Function.SystemName] += v
+	}
+	for k := range by {
+		by[k] *= 100 / total
+	}
+	return by
+}
+
+// perfShares runs perf report --sort sym and gives the self share of each
+// BPF symbol.
+func perfShares(t *testing.T, perf, data string) map[string]float64 {
+	t.Helper()
+	out, err := exec.Command(perf, "report", "-i", data, "--stdio", "--no-children", "--sort", "sym", "-g", "none").Output()
+	if err != nil {
+		t.Fatalf("perf report: %v", err)
+	}
+	by := map[string]float64{}
+	for line := range strings.Lines(string(out)) {
+		f := strings.Fields(line)
+		if len(f) != 3 || !strings.HasPrefix(f[2], "bpf_prog_") {
+			continue
+		}
+		pct, err := strconv.ParseFloat(strings.TrimSuffix(f[0], "%"), 64)
+		if err != nil {
+			continue
+		}
+		by[f[2]] += pct
+	}
+	return by
+}
