@@ -125,6 +125,20 @@ func TestBuildSynthetic(t *testing.T) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
 		}
 	}
+	// Past the ninth hot line the marker keeps its width.
+	many, err := Build(p, c, Options{JIT: true, HotLines: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	many.Functions[1].Blocks[1].HotRank = 12
+	var wide bytes.Buffer
+	if err := WriteText(&wide, many, TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(wide.String(), ">+   ") {
+		t.Errorf("rank 12 not marked >+:\n%s", wide.String())
+	}
+
 	var colored bytes.Buffer
 	if err := WriteText(&colored, l, TextOptions{Color: true}); err != nil {
 		t.Fatal(err)

@@ -28,7 +28,7 @@ const (
 )
 
 // hotMarker starts the line of a hot source line in plain text: ">1" for
-// the hottest, ">2" the next, ...
+// the hottest, ">2" the next, ..., ">+" past the ninth.
 const hotMarker = ">"
 
 // WriteText renders l as text: a summary, then per function its header and
@@ -111,7 +111,11 @@ func (t *textWriter) block(blk *Block) {
 			switch {
 			case blk.Hot:
 				b = append(b, hotMarker...)
-				b = strconv.AppendInt(b, int64(blk.HotRank), 10)
+				if blk.HotRank < 10 {
+					b = strconv.AppendInt(b, int64(blk.HotRank), 10)
+				} else {
+					b = append(b, '+') // keeps the columns: ranks past 9 are rare
+				}
 				if blk.HotRank == 1 {
 					color = colorRed
 				} else {
