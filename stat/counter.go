@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfprof/bpfprof/bpfprog"
+	"github.com/bpfprof/bpfprof/sampler"
 )
 
 // ExactCounter attaches exact counters to programs; *Fentry is one.
@@ -60,9 +61,12 @@ type Counter struct {
 	opts Options
 	sel  []bpfprog.Selector // pinned selectors resolved to IDs
 
-	mu      sync.Mutex
-	progs   []*progState // in order of discovery
-	byID    map[bpfprog.ID]*progState
+	mu    sync.Mutex // guards what follows, but not rmu's
+	progs []*progState // in order of discovery
+	byID  map[bpfprog.ID]*progState
+	// rmu, the lock every sample takes, guards only the image table and
+	// each program's live counts: no kernel I/O under it.
+	rmu     sync.Mutex
 	ranges  []jitRange // sorted by start, disjoint
 	ignored map[bpfprog.ID]bool
 	start   int64 // boot ns of the first reading
@@ -81,7 +85,7 @@ type progState struct {
 	exact      bool
 	exactError error
 	ranges     [][2]uint64
-	live       []sampledCount // updated by AddSample
+	live       []sampledCount // updated by AddSample, under rmu
 	base       counts         // at the start, or zero for a new program
 	prev       counts         // at the start of the current interval
 	last       counts         // at the latest Read
@@ -223,6 +227,8 @@ func (c *Counter) retire(st *progState) {
 }
 
 func (c *Counter) addRanges(st *progState) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	for _, r := range st.ranges {
 		// A range of an unloaded program may linger until its unload is
 		// seen: the kernel reuses JIT addresses, the newest owner wins.
@@ -233,6 +239,8 @@ func (c *Counter) addRanges(st *progState) {
 }
 
 func (c *Counter) removeRanges(st *progState) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	c.ranges = slices.DeleteFunc(c.ranges, func(o jitRange) bool { return o.p == st })
 }
 
@@ -251,8 +259,8 @@ func (c *Counter) Notes() []string {
 // at instruction pointer ip, standing for period events, to the program
 // whose JIT image holds ip, if it is counted.
 func (c *Counter) AddSample(event int, ip, period uint64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
 	i, found := slices.BinarySearchFunc(c.ranges, ip, func(r jitRange, ip uint64) int { return cmp.Compare(r.start, ip) })
 	if !found {
 		i--
@@ -304,6 +312,24 @@ func (c *Counter) selected(p *bpfprog.Program) bool {
 	return false
 }
 
+// HandleRecord makes a Counter a sampler.Handler: samples count for the
+// program whose JIT image holds their IP, program loads and unloads keep
+// the image table right. The Reader's events must be the supported events
+// of Options.Events, in order.
+func (c *Counter) HandleRecord(r sampler.Record) {
+	switch r := r.(type) {
+	case *sampler.Sample:
+		c.AddSample(r.Event, r.IP, r.Period)
+	case *sampler.BPFEvent:
+		switch r.Type {
+		case sampler.BPFEventProgLoad:
+			c.ProgramLoaded(bpfprog.ID(r.ProgID))
+		case sampler.BPFEventProgUnload:
+			c.ProgramUnloaded(bpfprog.ID(r.ProgID))
+		}
+	}
+}
+
 // ProgramUnloaded tells the Counter that the program with id was unloaded,
 // so its JIT addresses, which the kernel reuses, stop counting for it.
 func (c *Counter) ProgramUnloaded(id bpfprog.ID) {
@@ -349,10 +375,26 @@ func (c *Counter) Read() error {
 	}
 
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, p := range fresh {
 		c.consider(p)
 	}
+	var exact []*progState
+	for _, st := range c.progs {
+		if st.exact && !st.gone {
+			exact = append(exact, st)
+		}
+	}
+	c.mu.Unlock()
+	// Map lookups, outside the lock.
+	readings := make(map[*progState]ExactCounts, len(exact))
+	for _, st := range exact {
+		if ec, ok := c.src.Exact.Read(st.id); ok {
+			readings[st] = ec
+		}
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	for id := range c.ignored {
 		if _, ok := present[id]; !ok {
 			delete(c.ignored, id)
@@ -369,19 +411,16 @@ func (c *Counter) Read() error {
 		}
 		st.bootLoad = s.LoadTime
 		st.last.stats = s.RunStats
-		if st.exact {
-			if ec, ok := c.src.Exact.Read(st.id); ok {
-				st.last.exact = ec
-			}
+		if ec, ok := readings[st]; ok {
+			st.last.exact = ec
 		}
-		st.last.sampled = slices.Clone(st.live)
 	}
 	// Gone programs keep the samples they had up to their unload.
+	c.rmu.Lock()
 	for _, st := range c.progs {
-		if st.gone {
-			st.last.sampled = slices.Clone(st.live)
-		}
+		st.last.sampled = append(st.last.sampled[:0:0], st.live...)
 	}
+	c.rmu.Unlock()
 	c.lastAt = snap.Time
 	return nil
 }

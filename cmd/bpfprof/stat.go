@@ -319,19 +319,7 @@ func statOnce(ctx context.Context, cfg *statConfig, events []stat.Event, stats *
 	sampled := make(chan error, 1)
 	if rd != nil {
 		go func() {
-			sampled <- rd.Run(runCtx, sampler.HandlerFunc(func(r sampler.Record) {
-				switch r := r.(type) {
-				case *sampler.Sample:
-					c.AddSample(r.Event, r.IP, r.Period)
-				case *sampler.BPFEvent:
-					switch r.Type {
-					case sampler.BPFEventProgLoad:
-						c.ProgramLoaded(bpfprog.ID(r.ProgID))
-					case sampler.BPFEventProgUnload:
-						c.ProgramUnloaded(bpfprog.ID(r.ProgID))
-					}
-				}
-			}))
+			sampled <- rd.Run(runCtx, c)
 		}()
 	} else {
 		sampled <- nil
