@@ -61,7 +61,7 @@ type Counter struct {
 	opts Options
 	sel  []bpfprog.Selector // pinned selectors resolved to IDs
 
-	mu    sync.Mutex // guards what follows, but not rmu's
+	mu    sync.Mutex   // guards what follows, but not rmu's
 	progs []*progState // in order of discovery
 	byID  map[bpfprog.ID]*progState
 	// rmu, the lock every sample takes, guards only the image table and
