@@ -124,7 +124,7 @@ func TestJITStructure(t *testing.T) {
 					}
 				}
 				want := map[string]string{
-					"subprog": "bpf_prog_" + p.Tag + "_" + tp.funcs[len(tp.funcs)-1],
+					"subprog": tp.funcs[len(tp.funcs)-1],
 					"maps":    "htab_map_update_elem",
 				}[tp.name]
 				if want != "" && !strings.Contains(strings.Join(calls, " "), want) {

@@ -214,8 +214,13 @@ func (b *builder) functions() {
 			}
 		}
 	}
-	if slots == 0 && len(p.Lines) > 0 {
-		slots = int(p.Lines[len(p.Lines)-1].Insn) + 1
+	lines := p.Lines
+	if !slices.IsSortedFunc(lines, func(a, b Line) int { return cmp.Compare(a.Insn, b.Insn) }) {
+		lines = slices.Clone(lines)
+		slices.SortStableFunc(lines, func(a, b Line) int { return cmp.Compare(a.Insn, b.Insn) })
+	}
+	if slots == 0 && len(lines) > 0 {
+		slots = int(lines[len(lines)-1].Insn) + 1
 	}
 	var ksyms []uint64
 	var lens []uint32
@@ -239,7 +244,7 @@ func (b *builder) functions() {
 			}
 			imageOff += int(lens[i])
 		}
-		for _, ln := range p.Lines {
+		for _, ln := range lines {
 			if int(ln.Insn) >= r.insnStart && int(ln.Insn) < r.insnEnd {
 				r.lines = append(r.lines, ln)
 			}
@@ -284,17 +289,17 @@ func (b *builder) blocks(r *funcRange) []Block {
 		})
 	}
 	// A block's machine code runs to the next block's start; line records
-	// without a JIT address (none, or out of order) get an empty range.
-	for i := range out {
-		next := end
-		if i+1 < len(out) {
-			next = out[i+1].JITStart
-		}
-		if out[i].JITStart == 0 || next < out[i].JITStart || out[i].JITStart < r.addr || next > end {
+	// without a JIT address in the function (none, or out of order) get
+	// an empty range, and are skipped as the next start.
+	next := end
+	for i := len(out) - 1; i >= 0; i-- {
+		start := out[i].JITStart
+		if start == 0 || start < r.addr || start > next {
 			out[i].JITStart, out[i].JITEnd = 0, 0
 			continue
 		}
 		out[i].JITEnd = next
+		next = start
 	}
 	// Line records without JIT addresses leave the machine code to a
 	// last block of its own, without source.
@@ -459,7 +464,7 @@ func (b *builder) symbol(addr uint64) (string, uint64, bool) {
 			if addr != fr.addr {
 				return "", 0, false // a jump inside a function: its address says enough
 			}
-			return b.l.nameOf(i, b.p), fr.addr, true
+			return b.funcName(i), fr.addr, true
 		}
 	}
 	if b.opts.Kernel == nil {
@@ -472,15 +477,17 @@ func (b *builder) symbol(addr uint64) (string, uint64, bool) {
 	return name, addr - off, true
 }
 
-// nameOf names function i of the program as kallsyms does.
-func (l *Listing) nameOf(i int, p *Program) string {
-	name := "func_" + strconv.Itoa(i)
-	if i < len(p.Funcs) && p.Funcs[i].Name != "" {
-		name = p.Funcs[i].Name
-	} else if i == 0 && p.Name != "" {
-		name = p.Name
+// funcName names function i of the program (before any filtering) by its
+// BPF name: a call to a subprogram shows which one it is. kallsyms would
+// call it bpf_prog_<its own tag>_<name>.
+func (b *builder) funcName(i int) string {
+	if i < len(b.p.Funcs) && b.p.Funcs[i].Name != "" {
+		return b.p.Funcs[i].Name
 	}
-	return "bpf_prog_" + p.Tag + "_" + name
+	if i == 0 && b.p.Name != "" {
+		return b.p.Name
+	}
+	return "func_" + strconv.Itoa(i)
 }
 
 // heat attributes the samples to instructions, blocks, lines and

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
@@ -234,4 +235,36 @@ func hasNote(l *Listing, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// Unsorted line records list as sorted ones; a record without a JIT
+// address leaves its machine code to the block before it.
+func TestBuildLineOrder(t *testing.T) {
+	p := synthetic(t)
+	sorted, err := Build(p, Counts{}, Options{JIT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Reverse(p.Lines)
+	reversed, err := Build(p, Counts{}, Options{JIT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a, b bytes.Buffer
+	WriteText(&a, sorted, TextOptions{})
+	WriteText(&b, reversed, TextOptions{})
+	if a.String() != b.String() {
+		t.Errorf("reversed line records list differently:\n%s\n---\n%s", b.String(), a.String())
+	}
+
+	p = synthetic(t)
+	p.Lines[4].JITAddr = 0 // sub, line 21, first record
+	l, err := Build(p, Counts{}, Options{JIT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := l.Functions[1].Blocks
+	if blocks[0].JITEnd != 0xffffffffa0001004 || blocks[1].JITEnd != 0 || len(blocks[0].JIT) != 4 || len(blocks[1].JIT) != 0 {
+		t.Errorf("blocks around a record without address: %+v / %+v", blocks[0], blocks[1])
+	}
 }
