@@ -37,7 +37,7 @@ func perfRecord(t *testing.T) (perf, data string) {
 	defer cancel()
 	// perf starts the workload once its events are on, and ends when it
 	// exits, which unloads the programs.
-	out, err := exec.CommandContext(ctx, perf, "record", "-a", "-g", "-F", "999", "-o", data, "--", workload, "-d", "2s").CombinedOutput()
+	out, err := exec.CommandContext(ctx, perf, "record", "-a", "-g", "-F", "999", "-o", data, "--", workload, "-d", "1s").CombinedOutput()
 	if err != nil {
 		t.Fatalf("perf record: %v\n%s", err, out)
 	}

@@ -134,3 +134,26 @@ func TestConvertErrors(t *testing.T) {
 		t.Errorf("extra argument: exit %d", code)
 	}
 }
+
+// TestConvertEvents converts each event of a file recorded with two
+// ('perf record -e cpu-clock,page-faults'): one profile per event.
+func TestConvertEvents(t *testing.T) {
+	p, stderr := convertFile(t, "multi-event.data")
+	if p.SampleType[1].Type != "cpu" || !strings.Contains(stderr, "converted 44 samples of cpu-clock") ||
+		!strings.Contains(stderr, "6 samples of other events left out") {
+		t.Errorf("default event: sample type %v, summary %s", p.SampleType[1], stderr)
+	}
+	for _, ev := range []string{"page-faults"} {
+		p, stderr = convertFile(t, "multi-event.data", "-e", ev)
+		if st := p.SampleType[1]; st.Type != "page-faults" || st.Unit != "count" || !strings.Contains(stderr, "converted 6 samples of page-faults") {
+			t.Errorf("-e %s: sample type %v, summary %s", ev, st, stderr)
+		}
+		var n int64
+		for _, s := range p.Sample {
+			n += s.Value[0]
+		}
+		if n != 6 {
+			t.Errorf("-e %s: %d samples in the profile, want 6", ev, n)
+		}
+	}
+}
