@@ -5,8 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfprof/bpfprof/sampler"
 )
@@ -120,5 +123,112 @@ func TestPipeAsFileAndStream(t *testing.T) {
 	}
 	if a.Stats() != s.Stats() || !a.Header().Pipe || len(a.Header().Events) != 1 {
 		t.Errorf("pipe data read from a file: %+v, from a stream: %+v", a.Stats(), s.Stats())
+	}
+}
+
+// stream builds a pipe-mode perf.data stream.
+type stream struct{ b []byte }
+
+func newStream() *stream {
+	s := &stream{}
+	s.b = ne.AppendUint64(s.b, magic)
+	s.b = ne.AppendUint64(s.b, pipeHeaderSize)
+	return s
+}
+
+func (s *stream) rec(typ uint32, body []byte) *stream {
+	s.b = ne.AppendUint32(s.b, typ)
+	s.b = ne.AppendUint16(s.b, 0)
+	s.b = ne.AppendUint16(s.b, uint16(8+len(body)))
+	s.b = append(s.b, body...)
+	return s
+}
+
+// attr adds a PERF_RECORD_HEADER_ATTR of a cpu-clock event sampling IP and
+// TIME, with side-band records carrying their time.
+func (s *stream) attr(id uint64) *stream {
+	a := make([]byte, attrSizeVer0)
+	ne.PutUint32(a[4:], attrSizeVer0)
+	ne.PutUint64(a[24:], unix.PERF_SAMPLE_IP|unix.PERF_SAMPLE_TIME)
+	ne.PutUint64(a[40:], unix.PerfBitSampleIDAll)
+	return s.rec(recHeaderAttr, ne.AppendUint64(a, id))
+}
+
+func (s *stream) sample(ip, time uint64) *stream {
+	return s.rec(unix.PERF_RECORD_SAMPLE, ne.AppendUint64(ne.AppendUint64(nil, ip), time))
+}
+
+func (s *stream) comm(pid uint32, name string, time uint64) *stream {
+	b := ne.AppendUint32(ne.AppendUint32(nil, pid), pid)
+	b = append(b, name...)
+	b = append(b, make([]byte, 8-len(name)%8)...)
+	return s.rec(unix.PERF_RECORD_COMM, ne.AppendUint64(b, time))
+}
+
+// TestRoundOrder checks perf's ordering: records wait for the end of the
+// round after their own, and come out sorted by time.
+func TestRoundOrder(t *testing.T) {
+	s := newStream().attr(1).
+		sample(1, 30).sample(2, 10).comm(7, "a", 20).
+		rec(recFinishedRound, nil).
+		// A late record of the first round's time span.
+		sample(3, 15).sample(4, 40).
+		rec(recFinishedRound, nil).
+		sample(5, 35)
+	rd, err := NewReader(onlyReader{bytes.NewReader(s.b)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	var rounds []uint64
+	err = rd.Run(sampler.HandlerFunc(func(r sampler.Record) {
+		switch r := r.(type) {
+		case *sampler.Sample:
+			got = append(got, r.Time)
+		case *sampler.Comm:
+			got = append(got, r.Time)
+		}
+		rounds = append(rounds, rd.Stats().Rounds)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []uint64{10, 15, 20, 30, 35, 40}
+	if !slices.Equal(got, want) {
+		t.Errorf("times delivered %v, want %v", got, want)
+	}
+	// Nothing of the first round may come before the second round ends.
+	if rounds[0] < 2 {
+		t.Errorf("first record delivered after %d rounds, want 2", rounds[0])
+	}
+	if st := rd.Stats(); st.Samples != 5 || st.Rounds != 2 || st.Records != 9 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestPendingBound checks that a stream without FINISHED_ROUND records is
+// delivered in bounded memory, in time order within what was held.
+func TestPendingBound(t *testing.T) {
+	defer func(old int) { maxPending = old }(maxPending)
+	maxPending = 64 << 10
+	s := newStream().attr(1)
+	n := maxPending/24 + 1000
+	for i := range n {
+		s.sample(uint64(i), uint64(n-i))
+	}
+	rd, err := NewReader(onlyReader{bytes.NewReader(s.b)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var delivered, maxHeld int
+	err = rd.Run(sampler.HandlerFunc(func(sampler.Record) {
+		delivered++
+		maxHeld = max(maxHeld, len(rd.arena))
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if delivered != n || maxHeld > maxPending+64 {
+		t.Errorf("%d of %d delivered, %d bytes held at most (limit %d)", delivered, n, maxHeld, maxPending)
 	}
 }

@@ -50,8 +50,8 @@ type Stats struct {
 // maxPending is how many bytes of records may wait for their round to end
 // before the older half is delivered anyway (perf's ordered_events has the
 // same kind of limit): a file without FINISHED_ROUND records still reads in
-// bounded memory.
-const maxPending = 64 << 20
+// bounded memory. A variable for the tests.
+var maxPending = 64 << 20
 
 // Reader reads one perf.data file or stream.
 type Reader struct {
