@@ -213,8 +213,16 @@ func convert(cfg *convertConfig, stdin io.Reader, stdout, stderr io.Writer) erro
 	if hdr.LastSample > hdr.FirstSample {
 		meta.Duration = time.Duration(hdr.LastSample - hdr.FirstSample)
 	}
-	if cd := hdr.ClockData; cd != nil && res.snap.Start != 0 {
+	switch cd := hdr.ClockData; {
+	case cd != nil && res.snap.Start != 0:
 		meta.Start = time.Unix(0, int64(cd.WallNanos)).Add(-time.Duration(cd.ClockNs - res.snap.Start))
+	case cfg.input != "-":
+		// perf writes the file last when the recording ends: its
+		// modification time less the recording's span is about the start.
+		if fi, err := os.Stat(cfg.input); err == nil {
+			meta.Start = fi.ModTime().Add(-meta.Duration)
+			meta.Comments = append(meta.Comments, "start time: the file's modification time less the recording's span (perf stored no wall clock; record with -k to store one)")
+		}
 	}
 	if len(hdr.Cmdline) > 0 {
 		meta.Comments = append(meta.Comments, "recorded with: "+strings.Join(hdr.Cmdline, " "))

@@ -78,6 +78,18 @@ func TestConvertFile(t *testing.T) {
 	}
 }
 
+func TestConvertBPFOnly(t *testing.T) {
+	p, stderr := convertFile(t, "hot-task.data", "--bpf-only")
+	for _, s := range p.Sample {
+		if len(s.Label["bpf_prog_name"]) == 0 {
+			t.Fatalf("--bpf-only kept a sample without a BPF frame: %v", s)
+		}
+	}
+	if !strings.Contains(stderr, "without a BPF frame left out") || p.TimeNanos == 0 {
+		t.Errorf("summary %s, start %d", stderr, p.TimeNanos)
+	}
+}
+
 func TestConvertPipe(t *testing.T) {
 	p, stderr := convertFile(t, "hot-pipe.data")
 	// perf writes the program info at the start of a pipe: programs
