@@ -47,6 +47,7 @@ func ExampleBuild() {
 	// Output:
 	// program 7 pass  tag 0011223344556677  type xdp
 	// samples: 40 of 400 (10.00%), event cpu-clock
+	// hottest lines (share of the program): >1 pass.c:5 (75.0%), >2 pass.c:6 (25.0%)
 	//
 	// int pass(struct xdp_md *ctx):  40 samples (100.00% of the program)
 	// >1   75.00%        30  ; __u32 len = ctx->data; [pass.c:5:14]

@@ -2,9 +2,11 @@ package annotate
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,6 +72,22 @@ func (t *textWriter) summary(l *Listing) {
 	}
 	if l.RunCount > 0 {
 		b = fmt.Appendf(b, "runs: %d, %.0f ns per run\n", l.RunCount, l.NsPerRun)
+	}
+	if hot := hottestLines(l); len(hot) > 0 {
+		b = append(b, "hottest lines (share of the program):"...)
+		for i, h := range hot {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, " >"...)
+			b = strconv.AppendInt(b, int64(h.HotRank), 10)
+			b = append(b, ' ')
+			b = append(b, h.Source.String()...)
+			b = append(b, " ("...)
+			b = strconv.AppendFloat(b, pct(h.Samples, l.Samples), 'f', 1, 64)
+			b = append(b, "%)"...)
+		}
+		b = append(b, '\n')
 	}
 	for _, n := range l.Notes {
 		b = append(b, "note: "...)
@@ -229,6 +247,20 @@ func appendPadded(b, s []byte, width int) []byte {
 		b = append(b, ' ')
 	}
 	return append(b, s...)
+}
+
+// hottestLines returns the program's hot lines, hottest first.
+func hottestLines(l *Listing) []LineStat {
+	var hot []LineStat
+	for _, f := range l.Functions {
+		for _, ls := range f.Lines {
+			if ls.HotRank > 0 {
+				hot = append(hot, ls)
+			}
+		}
+	}
+	slices.SortFunc(hot, func(a, b LineStat) int { return cmp.Compare(a.HotRank, b.HotRank) })
+	return hot
 }
 
 // heatColor is the colour of a share of a function's samples.
