@@ -259,6 +259,11 @@ func (v *programView) clamp(height int) {
 }
 
 func (v *programView) onKey(msg tea.KeyPressMsg, k *KeyMap, height int) {
+	if len(v.rows) == 0 {
+		// Nothing to move in yet; keys pressed before the listing
+		// arrives must not keep the hottest line from being picked.
+		return
+	}
 	switch {
 	case key.Matches(msg, k.Up):
 		v.cursor--
