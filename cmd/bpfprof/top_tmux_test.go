@@ -9,8 +9,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
@@ -249,4 +253,147 @@ func TestTopInTmux(t *testing.T) {
 	if log, _ := os.ReadFile(filepath.Join(dir, "log")); len(log) > 0 {
 		t.Logf("top's log:\n%s", log)
 	}
+}
+
+// waitExit waits until process pid has gone.
+func waitExit(t *testing.T, pid int, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || strings.Contains(string(b), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still runs %s after the signal", pid, timeout)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTopSignals ends top with SIGTERM, and with SIGHUP by closing its
+// terminal: each time it must leave as q does (its log says so), with
+// the terminal restored where one is left.
+func TestTopSignals(t *testing.T) {
+	testutil.RequireRoot(t, "top samples the machine")
+	bin, err := bpfprofBuild.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sig := range []string{"TERM", "HUP"} {
+		t.Run(sig, func(t *testing.T) {
+			dir := t.TempDir()
+			done := filepath.Join(dir, "done")
+			log := filepath.Join(dir, "log")
+			cmd := fmt.Sprintf("%s top --demo --log %s; echo \"exit=$?\" > %s.tmp; stty -a >> %s.tmp; mv %s.tmp %s; sleep 60",
+				bin, log, done, done, done, done)
+			s := startTmux(t, 100, 30, cmd)
+			pid := s.child(t)
+			s.waitFor("the demo programs", 20*time.Second, func(scr string) bool {
+				return strings.Contains(scr, fmt.Sprintf("bpfprof(%d)", pid))
+			})
+			if sig == "TERM" {
+				if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				s.tmux("kill-server")
+			}
+			waitExit(t, pid, 20*time.Second)
+			if b, _ := os.ReadFile(log); !strings.Contains(string(b), "ended by a signal") {
+				t.Errorf("top's log does not say it ended on the signal:\n%s", b)
+			}
+			if sig == "HUP" {
+				return
+			}
+			var st []byte
+			deadline := time.Now().Add(10 * time.Second)
+			for st, err = os.ReadFile(done); err != nil; st, err = os.ReadFile(done) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the shell did not go on after top; screen:\n%s", s.screen())
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			if !strings.HasPrefix(string(st), "exit=0\n") || !strings.Contains(string(st), " icanon") {
+				t.Errorf("after SIGTERM: exit status or terminal not restored:\n%s", st)
+			}
+		})
+	}
+}
+
+// loadChurn loads n programs named bpfprof_churn and unloads all but the
+// last keep ones it returns.
+func loadChurn(t *testing.T, n int, keep ...int) []*ebpf.Program {
+	t.Helper()
+	k := 0
+	if len(keep) > 0 {
+		k = keep[0]
+	}
+	var kept []*ebpf.Program
+	spec := &ebpf.ProgramSpec{
+		Name:         "bpfprof_churn",
+		Type:         ebpf.SocketFilter,
+		License:      "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
+	}
+	for i := range n {
+		p, err := ebpf.NewProgram(spec)
+		if err != nil {
+			t.Fatalf("load %d: %v", i, err)
+		}
+		if i >= n-k {
+			kept = append(kept, p)
+			t.Cleanup(func() { p.Close() })
+			continue
+		}
+		p.Close()
+	}
+	return kept
+}
+
+func fdCount(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestTopChurn loads and unloads 1000 programs while top refreshes every
+// 100ms: top must keep running, hold no more file descriptors than before,
+// and show none of them once they are gone.
+func TestTopChurn(t *testing.T) {
+	testutil.RequireRoot(t, "top and the churn need CAP_SYS_ADMIN and CAP_BPF")
+	bin, err := bpfprofBuild.build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := startTmux(t, 120, 30, fmt.Sprintf("exec %s top -d 0.1 --log %s/log", bin, t.TempDir()))
+	pid := strings.TrimSpace(s.tmux("display-message", "-p", "#{pane_pid}"))
+	topPID, err := strconv.Atoi(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.waitFor("the first screen", 20*time.Second, func(scr string) bool { return strings.Contains(scr, "programs") })
+	s.keys("/", "bpfprof_churn", "Enter")
+	s.waitFor("the filter", 5*time.Second, func(scr string) bool { return strings.Contains(scr, "filter: bpfprof_churn  (") })
+	before := fdCount(t, topPID)
+
+	kept := loadChurn(t, 1000, 5)
+	s.waitFor("the 5 programs left", 20*time.Second, func(scr string) bool {
+		rows := tableRows(scr)
+		return len(rows) == 5 && !slices.ContainsFunc(rows, func(r string) bool { return !strings.Contains(r, "bpfprof_churn") })
+	})
+	for _, p := range kept {
+		p.Close()
+	}
+	s.waitFor("the churned programs gone from the table", 20*time.Second, func(scr string) bool {
+		return strings.Contains(scr, `no program matches "bpfprof_churn"`)
+	})
+	if after := fdCount(t, topPID); after > before {
+		t.Errorf("top holds %d file descriptors after the churn, %d before", after, before)
+	}
+	s.keys("q")
+	waitExit(t, topPID, 20*time.Second)
 }
