@@ -42,6 +42,11 @@ type Options struct {
 	// image, line info) from when it loads or is first seen in samples,
 	// for Program: a listing of a program that unloaded meanwhile.
 	Capture bool
+	// NoUserSymbols leaves user-space addresses unresolved: the
+	// symbolizer then reads no /proc/PID/maps and no ELF symbol tables,
+	// which saves a live view that shows only kernel and BPF frames (top)
+	// seconds at start and most of its memory. Comm names stay unknown.
+	NoUserSymbols bool
 	// NoPrivilegeCheck skips the check of privileges before opening:
 	// Open then fails with whatever perf_event_open says.
 	NoPrivilegeCheck bool
@@ -149,7 +154,11 @@ func Open(opts Options) (_ *Session, err error) {
 
 	s.sym = opts.symbolizer
 	if s.sym == nil {
-		sym, err := symbolize.New(symbolize.Options{PIDs: opts.Sampler.PIDs})
+		pids := opts.Sampler.PIDs
+		if opts.NoUserSymbols {
+			pids = []int{}
+		}
+		sym, err := symbolize.New(symbolize.Options{PIDs: pids})
 		if err != nil {
 			return nil, fmt.Errorf("symbolizer: %w", err)
 		}

@@ -411,7 +411,10 @@ func (m *Model) finish(lines []string) string {
 	}
 	var b strings.Builder
 	for _, l := range lines {
-		b.WriteString(ansi.Truncate(l, m.width, ""))
+		if cellWidth(l) > m.width {
+			l = ansi.Truncate(l, m.width, "")
+		}
+		b.WriteString(l)
 		b.WriteByte('\n')
 	}
 	for range body - len(lines) {

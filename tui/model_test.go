@@ -486,3 +486,11 @@ func TestSparkline(t *testing.T) {
 		t.Errorf("bucketMax = %v, want [2 5] (buckets aligned on the newest)", got)
 	}
 }
+
+func TestCellWidth(t *testing.T) {
+	for _, s := range []string{"", "abc", "CPU%↓", "▁▂█", "a…", "⣿⡀", "日本", "é", "\x1b[1mbold\x1b[0m", "tab\t"} {
+		if got, want := cellWidth(s), ansi.StringWidth(s); got != want {
+			t.Errorf("cellWidth(%q) = %d, want %d", s, got, want)
+		}
+	}
+}

@@ -225,9 +225,30 @@ func byteCell(n uint64) string {
 	return strconv.FormatUint(n, 10) + "B"
 }
 
+// cellWidth is the width of s on the screen. ASCII and the one-cell
+// symbols top draws (arrows, box drawing, blocks, braille, the ellipsis)
+// are counted directly; anything else, or escape sequences, goes through
+// ansi's grapheme segmentation, which costs far more.
+func cellWidth(s string) int {
+	n := 0
+	for _, r := range s {
+		switch {
+		case r >= 0x20 && r < 0x7f,
+			r == 0x2026,
+			r >= 0x2190 && r <= 0x21ff,
+			r >= 0x2500 && r <= 0x259f,
+			r >= 0x2800 && r <= 0x28ff:
+			n++
+		default:
+			return ansi.StringWidth(s)
+		}
+	}
+	return n
+}
+
 // fit pads or cuts s to exactly w cells.
 func fit(s string, w int, right bool) string {
-	n := ansi.StringWidth(s)
+	n := cellWidth(s)
 	if n > w {
 		return ansi.Truncate(s, w, "…")
 	}
@@ -366,7 +387,7 @@ func WriteBatch(w io.Writer, f *Frame, opts BatchOptions) error {
 		for j, ci := range cols {
 			s := cell(columns[ci].id, p, sampling)
 			cells[r][j] = s
-			widths[j] = max(widths[j], ansi.StringWidth(s))
+			widths[j] = max(widths[j], cellWidth(s))
 		}
 	}
 	line := func(get func(j int) string) {

@@ -170,7 +170,10 @@ func top(ctx context.Context, cfg *topConfig, stdout, stderr io.Writer) (err err
 			Frequency: cfg.frequency,
 			CallGraph: true,
 		},
-		Warn: func(w string) { logf("%s", w) },
+		// Top shows kernel and BPF frames only: user-space symbols
+		// would cost seconds at start and most of its memory.
+		NoUserSymbols: true,
+		Warn:          func(w string) { logf("%s", w) },
 	})
 	switch {
 	case err != nil && cfg.eventSet:

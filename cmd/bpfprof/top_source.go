@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +50,7 @@ type liveSource struct {
 	facts     map[bpfprog.ID]*bpfprog.Program
 	factsAt   time.Time
 	mapMem    map[uint32]mapFacts
+	comms     map[uint32]string
 	refreshes int
 }
 
@@ -220,7 +223,11 @@ func (s *liveSource) samples(f *tui.Frame) map[uint32]uint64 {
 	}
 	for k, n := range pays {
 		if h := f.Heat[k.prog]; h != nil {
-			h.Payers = append(h.Payers, tui.Payer{PID: k.pid, CPU: k.cpu, Comm: k.comm, Samples: n})
+			comm := k.comm
+			if comm == "" {
+				comm = s.comm(k.pid)
+			}
+			h.Payers = append(h.Payers, tui.Payer{PID: k.pid, CPU: k.cpu, Comm: comm, Samples: n})
 		}
 	}
 	for _, h := range f.Heat {
@@ -229,6 +236,24 @@ func (s *liveSource) samples(f *tui.Frame) map[uint32]uint64 {
 		})
 	}
 	return out
+}
+
+// maxComms bounds the cache of process names.
+const maxComms = 4096
+
+// comm names process pid from /proc, for the samples the session leaves
+// unnamed (it follows no user space); "" once the process is gone.
+func (s *liveSource) comm(pid uint32) string {
+	if c, ok := s.comms[pid]; ok {
+		return c
+	}
+	if len(s.comms) >= maxComms || s.comms == nil {
+		s.comms = map[uint32]string{}
+	}
+	b, _ := os.ReadFile("/proc/" + strconv.FormatUint(uint64(pid), 10) + "/comm")
+	c := strings.TrimSpace(string(b))
+	s.comms[pid] = c
+	return c
 }
 
 func heatOf(f *tui.Frame, p *symbolize.Prog) *tui.Heat {
