@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/bpfprof/bpfprof/internal/testprogs"
@@ -158,5 +159,42 @@ func TestKfuncCalls(t *testing.T) {
 	got := kfuncCalls(xl, spec)
 	if len(got) != 1 || got[int32(id)] != want {
 		t.Errorf("kfuncs %v, want %d: %s", got, id, want)
+	}
+}
+
+// TestNoBTF lists a program loaded without BTF: its instructions and
+// machine code, with a note saying why there are no source lines.
+func TestNoBTF(t *testing.T) {
+	testutil.RequireRoot(t, "load BPF programs")
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name: "bpfprof_nobtf", Type: ebpf.SocketFilter, License: "GPL",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Add.Imm(asm.R0, 1), asm.Return()},
+	})
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	info, err := prog.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := FromProgramInfo(info, CaptureOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Funcs) != 0 || len(p.Lines) != 0 || len(p.Xlated) != 3*8 {
+		t.Fatalf("captured %d funcs, %d lines, %d bytes of xlated", len(p.Funcs), len(p.Lines), len(p.Xlated))
+	}
+	l, err := Build(p, Counts{}, Options{JIT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasNote(l, "no BTF line info") || len(l.Functions) != 1 || l.Functions[0].Name != "bpfprof_nobtf" {
+		t.Fatalf("notes %q, functions %+v", l.Notes, l.Functions)
+	}
+	blk := l.Functions[0].Blocks[0]
+	if blk.Source != nil || len(blk.Insns) != 3 || blk.Insns[1].Text != "r0 += 1" || (l.JITed && len(blk.JIT) == 0) {
+		t.Errorf("block %+v", blk)
 	}
 }
