@@ -2,7 +2,9 @@ package annotate
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
+	"strings"
 
 	"golang.org/x/arch/x86/x86asm"
 )
@@ -24,6 +26,18 @@ func (s Syntax) String() string {
 		return "intel"
 	}
 	return "att"
+}
+
+// ParseSyntax reads a syntax as a flag spells it: "att" (or "gnu") or
+// "intel".
+func ParseSyntax(s string) (Syntax, error) {
+	switch strings.ToLower(s) {
+	case "att", "at&t", "gnu":
+		return ATT, nil
+	case "intel":
+		return Intel, nil
+	}
+	return ATT, fmt.Errorf("unknown disassembly syntax %q: use att or intel", s)
 }
 
 // JITInsn is one machine instruction of a JIT image.

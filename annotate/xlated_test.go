@@ -166,3 +166,14 @@ func FuzzDisassemble(f *testing.F) {
 }
 
 const maxAddr = ^uint64(0)
+
+func TestParseSyntax(t *testing.T) {
+	for in, want := range map[string]Syntax{"att": ATT, "GNU": ATT, "intel": Intel} {
+		if got, err := ParseSyntax(in); err != nil || got != want || (got.String() != "att" && got.String() != "intel") {
+			t.Errorf("ParseSyntax(%q) = %v, %v", in, got, err)
+		}
+	}
+	if _, err := ParseSyntax("masm"); err == nil {
+		t.Error("ParseSyntax(masm): no error")
+	}
+}
