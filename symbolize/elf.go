@@ -91,6 +91,9 @@ type objSyms struct {
 	// gotab resolves Go functions with file and line, from the pclntab.
 	// The ELF symbols of the functions it holds are not kept.
 	gotab *goTable
+	// dwarf gives file, line and inlined calls from DWARF, read on
+	// first use; nil without DWARF.
+	dwarf *dwarfTable
 }
 
 // rawELFSym is a function symbol while the table is built; its name is
@@ -178,11 +181,36 @@ func parseSymtab(data, strtab []byte, class elf.Class, order binary.ByteOrder) e
 	return out
 }
 
-// loadELF reads the function symbols (.symtab, else .dynsym), the Go
-// pclntab if there is one, the load segments and the build ID of an ELF
-// file, and keeps them compactly. If cached (may be nil) knows the build
-// ID, it returns what cached gives without reading further.
+// elfSource says where an ELF file came from, for finding its separate
+// debug info.
+type elfSource struct {
+	// opened is the path the file was read from (perhaps through
+	// /proc/PID/map_files), path the object's path as mapped: debug
+	// links are looked for beside it and under the debug directories.
+	opened, path string
+	// debugDirs are where separate debug info is looked for; none: only
+	// the file itself is read.
+	debugDirs []string
+	// dwarf, if set, shares the parsed DWARF of every file with a
+	// bounded memory budget; nil leaves DWARF unread.
+	dwarf *dwarfCache
+}
+
+// loadELF reads the function symbols, the Go pclntab if there is one, the
+// load segments and the build ID of an ELF file, and keeps them compactly.
+// If cached (may be nil) knows the build ID, it returns what cached gives
+// without reading further.
 func loadELF(r io.ReaderAt, cached func(buildID string) *objSyms) (*objSyms, error) {
+	return loadELFFrom(r, elfSource{}, cached)
+}
+
+// loadELFFrom is loadELF with separate debug info: the symbols are those
+// of .symtab and .dynsym, of the MiniDebugInfo in .gnu_debugdata, and of
+// the separate debug file found by build ID or .gnu_debuglink, merged (at
+// one address, a global symbol wins over a weak one, a weak one over a
+// local one); DWARF line tables and inline information, from the file or
+// its debug file, are read lazily on the first address looked up.
+func loadELFFrom(r io.ReaderAt, src elfSource, cached func(buildID string) *objSyms) (*objSyms, error) {
 	f, err := elf.NewFile(r)
 	if err != nil {
 		return nil, fmt.Errorf("read ELF: %w", err)
@@ -200,15 +228,35 @@ func loadELF(r io.ReaderAt, cached func(buildID string) *objSyms) (*objSyms, err
 		}
 	}
 	syms, strtab, err := readSymtab(f, elf.SHT_SYMTAB)
-	if err == nil && len(syms.funcs) == 0 {
-		var dyn elfSymbols
-		if dyn, strtab, err = readSymtab(f, elf.SHT_DYNSYM); err == nil {
-			syms.funcs = dyn.funcs
-		}
-	}
 	if err != nil {
 		return nil, fmt.Errorf("read ELF symbols: %w", err)
 	}
+	tables := []symtab{{syms.funcs, strtab}}
+	if dyn, dynstr, err := readSymtab(f, elf.SHT_DYNSYM); err == nil {
+		tables = append(tables, symtab{dyn.funcs, dynstr})
+	}
+	if mini := miniDebugInfo(f); mini != nil {
+		if m, mstr, err := readSymtab(mini, elf.SHT_SYMTAB); err == nil {
+			tables = append(tables, symtab{m.funcs, mstr})
+		}
+	}
+	dwarfFile := ""
+	if hasDWARF(f) {
+		dwarfFile = src.opened
+	}
+	if len(src.debugDirs) > 0 && (len(syms.funcs) == 0 || dwarfFile == "") {
+		link, crc, _ := debugLink(f)
+		if dbg := openDebugFile(src.opened, src.path, o.buildID, link, crc, src.debugDirs); dbg != nil {
+			if d, dstr, err := readSymtab(dbg.elf, elf.SHT_SYMTAB); err == nil {
+				tables = append(tables, symtab{d.funcs, dstr})
+			}
+			if dwarfFile == "" && hasDWARF(dbg.elf) {
+				dwarfFile = dbg.path
+			}
+			dbg.Close()
+		}
+	}
+	syms.funcs, strtab = mergeSymtabs(tables)
 	if pcln, addr, size, ok := goPclntab(f, &syms); ok {
 		text := syms.text
 		if s := f.Section(".text"); s != nil && !syms.hasText {
@@ -230,7 +278,45 @@ func loadELF(r io.ReaderAt, cached func(buildID string) *objSyms) (*objSyms, err
 		}
 	}
 	o.setSymbols(syms.funcs, strtab)
+	if dwarfFile != "" && src.dwarf != nil && (o.gotab == nil || len(o.addrs) > 0) {
+		paths := []string{dwarfFile}
+		if dwarfFile == src.opened && src.path != "" && src.path != src.opened {
+			paths = append(paths, src.path)
+		}
+		o.dwarf = src.dwarf.table(o.buildID, paths)
+	}
 	return o, nil
+}
+
+// symtab is one symbol table's function symbols and its string table.
+type symtab struct {
+	funcs  []rawELFSym
+	strtab []byte
+}
+
+// mergeSymtabs puts the symbols of several tables into one, with one
+// string table.
+func mergeSymtabs(tables []symtab) ([]rawELFSym, []byte) {
+	if len(tables) == 1 {
+		return tables[0].funcs, tables[0].strtab
+	}
+	var funcs []rawELFSym
+	var strtab []byte
+	for _, t := range tables {
+		if len(t.funcs) == 0 {
+			continue
+		}
+		if uint64(len(strtab))+uint64(len(t.strtab)) > math.MaxUint32 {
+			break
+		}
+		base := uint32(len(strtab))
+		strtab = append(strtab, t.strtab...)
+		for _, s := range t.funcs {
+			s.name += base
+			funcs = append(funcs, s)
+		}
+	}
+	return funcs, strtab
 }
 
 // readSymtab reads the first section of type typ and its string table;
@@ -368,7 +454,7 @@ func (o *objSyms) setSymbols(raw []rawELFSym, strtab []byte) {
 	for _, s := range raw {
 		if n := len(keep); n > 0 && keep[n-1].addr == s.addr {
 			k := &keep[n-1]
-			if s.rank > k.rank || (s.rank == k.rank && leadingUnderscores(name(s)) < leadingUnderscores(name(*k))) {
+			if betterSym(s, *k, name(s), name(*k)) {
 				size += int(s.n) - int(k.n)
 				k.name, k.n, k.rank = s.name, s.n, s.rank
 			}
@@ -393,6 +479,23 @@ func (o *objSyms) setSymbols(raw []rawELFSym, strtab []byte) {
 	o.names = names.String()
 }
 
+// betterSym reports whether a names an address better than b does, by
+// perf's rules: a symbol with a size, a global or weak one over a local
+// one and a global one over a weak one, fewer leading underscores, the
+// longer name.
+func betterSym(a, b rawELFSym, na, nb []byte) bool {
+	if (a.size > 0) != (b.size > 0) {
+		return a.size > 0
+	}
+	if a.rank != b.rank {
+		return a.rank > b.rank
+	}
+	if ua, ub := leadingUnderscores(na), leadingUnderscores(nb); ua != ub {
+		return ua < ub
+	}
+	return len(na) > len(nb)
+}
+
 // memSize estimates the bytes the table holds.
 func (o *objSyms) memSize() int {
 	n := len(o.buildID) + 32*cap(o.loads) + 8*cap(o.addrs) + 4*cap(o.sizes) + 4*cap(o.ends) + len(o.names)
@@ -410,6 +513,27 @@ func (o *objSyms) vaddr(off uint64) uint64 {
 		}
 	}
 	return off
+}
+
+// resolve names the ELF virtual address va in fr by the Go pclntab, with
+// file, line and inlined calls, or else by the symbols. named is false if
+// neither knows va. dw, if not nil, is the DWARF that can refine fr
+// (refineDWARF), which a Go function's frame needs not.
+func (o *objSyms) resolve(fr *Frame, va uint64) (named bool, dw *dwarfTable) {
+	if g := o.gotab; g != nil {
+		if i, ok := g.find(va); ok {
+			fr.Func, fr.Offset = g.funcName(i), va-g.funcEntry(i)
+			var at uint64
+			fr.Inlined, at, fr.InlineKnown = g.inlined(nil, i, va)
+			fr.File, fr.Line = g.pos(i, at)
+			return true, nil
+		}
+	}
+	if name, start, ok := o.sym(va); ok {
+		fr.Func, fr.Offset = name, va-start
+		return true, o.dwarf
+	}
+	return false, o.dwarf
 }
 
 // sym finds the function symbol holding vaddr.

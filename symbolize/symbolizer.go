@@ -35,6 +35,16 @@ type Options struct {
 	// Offline, if set, resolves a recording made earlier or elsewhere
 	// instead of following this machine (see Offline).
 	Offline *Offline
+	// DebugDirs are where separate debug info of user-space files is
+	// looked for, by build ID (DIR/.build-id/xx/yyyy.debug) and by
+	// .gnu_debuglink (DIR/PATH-OF-FILE/LINK); nil: DefaultDebugDir.
+	// Debug links are also looked for beside the file and in .debug/
+	// beside it.
+	DebugDirs []string
+	// DWARFBudget bounds the bytes of DWARF held for file and line
+	// information (0: DefaultDWARFBudget); NoDWARF leaves DWARF unread.
+	DWARFBudget int
+	NoDWARF     bool
 }
 
 // refreshInterval rate-limits the re-reading of BPF programs and process
@@ -82,6 +92,9 @@ type Symbolizer struct {
 	vdso       *objSyms
 	vdsoLoaded bool
 	closed     bool
+	// debugDirs and dwarf serve separate debug info and DWARF.
+	debugDirs []string
+	dwarf     *dwarfCache
 }
 
 // progEntry is one BPF program the Symbolizer has seen.
@@ -155,6 +168,13 @@ func newSymbolizer(opts Options, src progSource) (*Symbolizer, error) {
 	}
 	if s.procDir == "" {
 		s.procDir = "/proc"
+	}
+	s.debugDirs = opts.DebugDirs
+	if s.debugDirs == nil {
+		s.debugDirs = []string{DefaultDebugDir}
+	}
+	if !opts.NoDWARF {
+		s.dwarf = newDWARFCache(opts.DWARFBudget)
 	}
 	off := opts.Offline
 	kt, err := s.loadKernel()

@@ -282,10 +282,23 @@ func (s *Symbolizer) procLocked(pid uint32) *process {
 // symbol gives "FILE+0xOFFSET", OFFSET being the offset in the file.
 func (s *Symbolizer) User(pid uint32, addr, time uint64) Frame {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	fr, dw, va, named := s.userLocked(pid, addr)
+	s.mu.Unlock()
+	if dw != nil {
+		// DWARF has a lock of its own: parsing a unit's lines holds up
+		// no other lookup.
+		refineDWARF(&fr, dw, va, named)
+	}
+	return fr
+}
+
+// userLocked resolves addr in process pid by its symbols, and returns the
+// DWARF table (nil if none) that can refine the frame at ELF address va;
+// named says a symbol named it.
+func (s *Symbolizer) userLocked(pid uint32, addr uint64) (fr Frame, dw *dwarfTable, va uint64, named bool) {
 	p := s.procLocked(pid)
 	if p == nil {
-		return Frame{Kind: KindUser, Addr: addr, Func: unknownFunc}
+		return Frame{Kind: KindUser, Addr: addr, Func: unknownFunc}, nil, 0, false
 	}
 	p.hit = true
 	m := p.find(addr)
@@ -294,43 +307,34 @@ func (s *Symbolizer) User(pid uint32, addr, time uint64) Frame {
 		m = p.find(addr)
 	}
 	if m == nil {
-		return Frame{Kind: KindUser, Addr: addr, Func: unknownFunc}
+		return Frame{Kind: KindUser, Addr: addr, Func: unknownFunc}, nil, 0, false
 	}
 	return s.userFrameLocked(m, addr)
 }
 
 func sinceRead(p *process) time.Duration { return time.Since(p.lastRead) }
 
-// userFrameLocked resolves addr in mapping m.
-func (s *Symbolizer) userFrameLocked(m *userMap, addr uint64) Frame {
+// userFrameLocked resolves addr in mapping m by its symbols; see
+// userLocked.
+func (s *Symbolizer) userFrameLocked(m *userMap, addr uint64) (fr Frame, dw *dwarfTable, va uint64, named bool) {
 	o := m.obj
 	if !o.loaded {
 		s.loadObjectLocked(o)
 	}
-	fr := Frame{Kind: KindUser, Addr: addr, Mapping: m.mappingLocked()}
+	fr = Frame{Kind: KindUser, Addr: addr, Mapping: m.mappingLocked()}
 	off := addr - m.start + m.pgoff
 	if o.syms != nil {
-		va := o.syms.vaddr(off)
-		if g := o.syms.gotab; g != nil {
-			if i, ok := g.find(va); ok {
-				fr.Func, fr.Offset = g.funcName(i), va-g.funcEntry(i)
-				var at uint64
-				fr.Inlined, at, fr.InlineKnown = g.inlined(nil, i, va)
-				fr.File, fr.Line = g.pos(i, at)
-				return fr
-			}
-		}
-		if name, start, ok := o.syms.sym(va); ok {
-			fr.Func, fr.Offset = name, va-start
-			return fr
+		va = o.syms.vaddr(off)
+		if named, dw = o.syms.resolve(&fr, va); named {
+			return fr, dw, va, true
 		}
 	}
 	if o.special {
 		fr.Func, fr.Offset = o.base, addr-m.start
-		return fr
+		return fr, dw, va, false
 	}
 	fr.Func = o.unknownName(off)
-	return fr
+	return fr, dw, va, false
 }
 
 // unknownName names an address without a symbol by the file's base name
@@ -372,7 +376,11 @@ func (s *Symbolizer) loadObjectLocked(o *object) {
 		if err != nil {
 			continue
 		}
-		syms, err := loadELF(f, func(id string) *objSyms { return s.symsByID[id] })
+		src := elfSource{opened: p, path: o.path, debugDirs: s.debugDirs, dwarf: s.dwarf}
+		if o.deleted {
+			src.path = "" // its debug link is not beside the deleted path
+		}
+		syms, err := loadELFFrom(f, src, func(id string) *objSyms { return s.symsByID[id] })
 		f.Close()
 		if err != nil || !s.offlineMatch(o, syms) {
 			continue

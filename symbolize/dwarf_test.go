@@ -1,0 +1,468 @@
+package symbolize
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/bpfprof/bpfprof/internal/testutil"
+)
+
+// requireTools skips (fails under CI, whose .ci/run installs them) without
+// the tools the oracle tests build and compare with.
+func requireTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			testutil.SkipOrFail(t, tool+" is not installed (apt-get install gcc binutils)")
+		}
+	}
+}
+
+func run(t *testing.T, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// oracleAddrs lists the addresses of instructions of bin, as objdump
+// disassembles them: all of those in functions named by keep (nil: all),
+// and every nth of the others.
+func oracleAddrs(t *testing.T, bin string, keep func(fn string) bool, nth int) []uint64 {
+	out := run(t, "objdump", "-d", "--no-show-raw-insn", "-j", ".text", bin)
+	insn := regexp.MustCompile(`^\s+([0-9a-f]+):\s+(\S.*)$`)
+	// Padding between functions, which no sample can hit: it lies past
+	// the symbol before it.
+	padding := regexp.MustCompile(`^(nop|xchg +%ax,%ax|cs nop|data16|int3|ds nop)`)
+	fn := regexp.MustCompile(`^[0-9a-f]+ <([^>]+)>:$`)
+	var addrs []uint64
+	cur, i := "", 0
+	sc := bufio.NewScanner(strings.NewReader(out))
+	for sc.Scan() {
+		if m := fn.FindStringSubmatch(sc.Text()); m != nil {
+			cur = m[1]
+			continue
+		}
+		m := insn.FindStringSubmatch(sc.Text())
+		if m == nil || padding.MatchString(m[2]) {
+			continue
+		}
+		a, _ := strconv.ParseUint(m[1], 16, 64)
+		if keep == nil || keep(cur) {
+			addrs = append(addrs, a)
+		} else if i++; nth > 0 && i%nth == 0 {
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		t.Fatalf("objdump found no instructions in %s", bin)
+	}
+	return addrs
+}
+
+// addr2line resolves addrs with addr2line -f -i: per address, the
+// functions and positions innermost first.
+func addr2line(t *testing.T, bin string, addrs []uint64) [][]Line {
+	args := []string{"-a", "-f", "-i", "-e", bin}
+	for _, a := range addrs {
+		args = append(args, fmt.Sprintf("%#x", a))
+	}
+	out := run(t, "addr2line", args...)
+	var res [][]Line
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	for i := 0; i < len(lines); {
+		if !strings.HasPrefix(lines[i], "0x") {
+			t.Fatalf("addr2line output out of step at %q", lines[i])
+		}
+		i++
+		var chain []Line
+		for i+1 < len(lines) && !strings.HasPrefix(lines[i], "0x") {
+			pos := lines[i+1]
+			if j := strings.Index(pos, " (discriminator"); j >= 0 {
+				pos = pos[:j]
+			}
+			file, line, _ := strings.Cut(pos, ":")
+			n, _ := strconv.Atoi(line)
+			if file == "??" {
+				file = ""
+			}
+			fn := lines[i]
+			if fn == "??" {
+				fn = ""
+			}
+			chain = append(chain, Line{Func: fn, File: file, Line: uint32(n)})
+			i += 2
+		}
+		res = append(res, chain)
+	}
+	if len(res) != len(addrs) {
+		t.Fatalf("addr2line answered %d addresses of %d", len(res), len(addrs))
+	}
+	return res
+}
+
+// sameFunc reports whether our name of a function is addr2line's: the
+// same, an ELF symbol of a clone of it (msort_with_tmp.part.0 for
+// msort_with_tmp) where addr2line gives DWARF's name, another symbol at
+// the same address (addr2line picks any alias, we pick perf's), or a Go
+// ABI wrapper's name.
+func sameFunc(ours, theirs string, aliases map[string]string) bool {
+	switch {
+	case ours == theirs, theirs != "" && strings.HasPrefix(ours, theirs+"."), theirs == ours+".abi0":
+		return true
+	}
+	a, ok := aliases[ours]
+	return ok && a == aliases[theirs]
+}
+
+// symbolAliases maps each function symbol of bin to its address.
+func symbolAliases(t *testing.T, bin string) map[string]string {
+	aliases := map[string]string{}
+	for line := range strings.Lines(run(t, "nm", "--defined-only", bin)) {
+		if f := strings.Fields(line); len(f) == 3 && strings.ContainsAny(f[1], "tTwWiI") {
+			aliases[f[2]] = f[0]
+		}
+	}
+	return aliases
+}
+
+// agree reports whether our positions of an address are addr2line's.
+// With outerOnly, only the outermost function's name is compared: binutils
+// names the inlined frames of Go's DWARF after their caller.
+func agree(ours, theirs []Line, aliases map[string]string, outerOnly bool) bool {
+	if len(ours) != len(theirs) {
+		return false
+	}
+	for i := range ours {
+		o, a := ours[i], theirs[i]
+		if (!outerOnly || i == len(ours)-1) && !sameFunc(o.Func, a.Func, aliases) {
+			return false
+		}
+		if a.Line == 0 {
+			// addr2line then takes the file from the symbol table's
+			// STT_FILE entries (crtstuff.c, iofflush.o), which say
+			// nothing of lines.
+			continue
+		}
+		if o.Line != a.Line {
+			return false
+		}
+		if o.File != a.File && a.File != "./"+o.File && !(a.File != "" && !filepath.IsAbs(a.File) && strings.HasSuffix(o.File, "/"+a.File)) {
+			return false
+		}
+	}
+	return true
+}
+
+// resolveFile symbolizes addrs in the ELF file at path as User does:
+// symbols or pclntab, then DWARF.
+func resolveFile(t *testing.T, path string, debugDirs []string, cache *dwarfCache, addrs []uint64) [][]Line {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	o, err := loadELFFrom(f, elfSource{opened: path, path: path, debugDirs: debugDirs, dwarf: cache}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res [][]Line
+	for _, a := range addrs {
+		fr := Frame{Kind: KindUser, Addr: a}
+		named, dw := o.resolve(&fr, a)
+		if dw != nil {
+			refineDWARF(&fr, dw, a, named)
+		}
+		res = append(res, fr.Lines(nil))
+	}
+	return res
+}
+
+// checkOracle compares our symbolization of addrs in bin with addr2line's
+// on at least 99% of them, and returns the share that agreed.
+func checkOracle(t *testing.T, bin string, ours [][]Line, addrs []uint64) float64 {
+	t.Helper()
+	return checkOracleGo(t, bin, ours, addrs, false)
+}
+
+// checkOracleGo is checkOracle, comparing only the outermost names with
+// outerOnly.
+func checkOracleGo(t *testing.T, bin string, ours [][]Line, addrs []uint64, outerOnly bool) float64 {
+	t.Helper()
+	theirs := addr2line(t, bin, addrs)
+	aliases := symbolAliases(t, bin)
+	bad := 0
+	for i := range addrs {
+		if !agree(ours[i], theirs[i], aliases, outerOnly) {
+			if bad++; bad <= 10 {
+				t.Logf("%#x: ours %v, addr2line %v", addrs[i], ours[i], theirs[i])
+			}
+		}
+	}
+	share := 1 - float64(bad)/float64(len(addrs))
+	t.Logf("%s: %d of %d addresses agree with addr2line (%.2f%%)", filepath.Base(bin), len(addrs)-bad, len(addrs), 100*share)
+	if share < 0.99 {
+		t.Errorf("%s: only %.2f%% of %d addresses agree with addr2line -f -i, want 99%%", bin, 100*share, len(addrs))
+	}
+	return share
+}
+
+// buildProg compiles testdata/dwarf/prog.c with gcc -O2 -g and extra flags.
+func buildProg(t *testing.T, dir, name string, flags ...string) string {
+	src, err := filepath.Abs("testdata/dwarf/prog.c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, name)
+	run(t, "gcc", append(append([]string{"-O2", "-g", "-Wl,--build-id", "-o", bin}, flags...), src)...)
+	return bin
+}
+
+// oracleFunc reports whether fn is a function of prog.c, clones included.
+func oracleFunc(fn string) bool {
+	base, _, _ := strings.Cut(fn, ".")
+	switch base {
+	case "leaf", "scale", "check", "die", "must_be_positive", "work", "main":
+		return true
+	}
+	return false
+}
+
+// TestDWARFOracle checks functions, inlined calls and file:line against
+// addr2line -f -i for binaries gcc builds with static, inlined and cloned
+// functions (constprop, part, cold): dynamic, static, stripped with a
+// debug link, stripped with the debug file found by build ID.
+func TestDWARFOracle(t *testing.T) {
+	requireTools(t, "gcc", "addr2line", "objdump", "objcopy")
+	dir := t.TempDir()
+	cache := newDWARFCache(0)
+
+	t.Run("dynamic", func(t *testing.T) {
+		bin := buildProg(t, dir, "prog")
+		syms := run(t, "nm", bin)
+		for _, clone := range []string{"scale.constprop.0", "check.part.0", "must_be_positive.cold"} {
+			if !strings.Contains(syms, clone) {
+				t.Logf("gcc made no %s: this compiler clones differently", clone)
+			}
+		}
+		addrs := oracleAddrs(t, bin, nil, 0)
+		ours := resolveFile(t, bin, nil, cache, addrs)
+		checkOracle(t, bin, ours, addrs)
+		// Inlined calls, innermost first, ending in the function
+		// they were inlined into.
+		inlined := 0
+		for _, l := range ours {
+			if len(l) > 1 {
+				inlined++
+				if !oracleFunc(l[len(l)-1].Func) {
+					t.Errorf("inline chain %v ends outside prog.c's functions", l)
+				}
+			}
+		}
+		if inlined == 0 {
+			t.Error("no address has inlined calls")
+		}
+	})
+	t.Run("static", func(t *testing.T) {
+		bin := buildProg(t, dir, "prog-static", "-static")
+		addrs := oracleAddrs(t, bin, oracleFunc, 40)
+		checkOracle(t, bin, resolveFile(t, bin, nil, cache, addrs), addrs)
+	})
+	t.Run("debuglink", func(t *testing.T) {
+		full := buildProg(t, dir, "prog-full")
+		sub := filepath.Join(dir, "link")
+		if err := os.Mkdir(sub, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		bin := filepath.Join(sub, "prog")
+		run(t, "objcopy", "--only-keep-debug", full, filepath.Join(sub, "prog.debug"))
+		// No build ID, so that only the debug link finds it.
+		run(t, "objcopy", "--strip-all", "--remove-section=.note.gnu.build-id", "--add-gnu-debuglink="+filepath.Join(sub, "prog.debug"), full, bin)
+		addrs := oracleAddrs(t, full, nil, 0)
+		ours := resolveFile(t, bin, []string{filepath.Join(dir, "nowhere")}, cache, addrs)
+		checkOracle(t, full, ours, addrs)
+		// A debug file with another CRC is not the stripped file's.
+		if err := os.WriteFile(filepath.Join(sub, "prog.debug"), []byte("not it"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range resolveFile(t, bin, []string{filepath.Join(dir, "nowhere")}, newDWARFCache(0), addrs[:1]) {
+			if l[len(l)-1].File != "" {
+				t.Errorf("a debug file with the wrong CRC gave %v", l)
+			}
+		}
+	})
+	t.Run("build-id", func(t *testing.T) {
+		full := buildProg(t, dir, "prog-bid")
+		stripped := filepath.Join(dir, "prog-bid-stripped")
+		run(t, "objcopy", "--strip-all", full, stripped)
+		f, err := os.Open(full)
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, err := loadELF(f, nil)
+		f.Close()
+		if err != nil || len(o.buildID) < 4 {
+			t.Fatalf("build ID of %s: %v", full, err)
+		}
+		debug := filepath.Join(dir, "debugroot")
+		idDir := filepath.Join(debug, ".build-id", o.buildID[:2])
+		if err := os.MkdirAll(idDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "objcopy", "--only-keep-debug", full, filepath.Join(idDir, o.buildID[2:]+".debug"))
+		addrs := oracleAddrs(t, full, nil, 0)
+		checkOracle(t, full, resolveFile(t, stripped, []string{debug}, cache, addrs), addrs)
+		// Without the debug file, the stripped binary names only its
+		// dynamic symbols.
+		named := 0
+		for _, l := range resolveFile(t, stripped, []string{filepath.Join(dir, "nowhere")}, newDWARFCache(0), addrs) {
+			if l[len(l)-1].File != "" {
+				t.Fatalf("stripped binary without debug info has lines: %v", l)
+			}
+			if oracleFunc(l[len(l)-1].Func) && l[len(l)-1].Func != "main" {
+				named++
+			}
+		}
+		if named > 0 {
+			t.Errorf("%d addresses of static functions named without their debug file", named)
+		}
+	})
+	t.Run("minidebuginfo", func(t *testing.T) {
+		requireTools(t, "xz")
+		full := buildProg(t, dir, "prog-mini")
+		mini := filepath.Join(dir, "mini")
+		// As Fedora's find-debuginfo makes it: the function symbols
+		// in an xz-compressed ELF in .gnu_debugdata.
+		var keep strings.Builder
+		for line := range strings.Lines(run(t, "nm", "--defined-only", full)) {
+			if f := strings.Fields(line); len(f) == 3 && (f[1] == "t" || f[1] == "T") {
+				keep.WriteString(f[2] + "\n")
+			}
+		}
+		if err := os.WriteFile(mini+".keep", []byte(keep.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		run(t, "objcopy", "--only-keep-debug", full, mini+".debug")
+		run(t, "objcopy", "-S", "--remove-section", ".gdb_index", "--remove-section", ".comment", "--keep-symbols="+mini+".keep", mini+".debug", mini+".syms")
+		run(t, "xz", "-k", "-f", mini+".syms")
+		bin := filepath.Join(dir, "prog-mini-stripped")
+		run(t, "objcopy", "--strip-all", "--remove-section=.note.gnu.build-id", "--add-section", ".gnu_debugdata="+mini+".syms.xz", full, bin)
+		addrs := oracleAddrs(t, full, oracleFunc, 0)
+		ours := resolveFile(t, bin, []string{filepath.Join(dir, "nowhere")}, cache, addrs)
+		theirs := addr2line(t, full, addrs)
+		bad := 0
+		for i := range addrs {
+			// Names only: MiniDebugInfo has no lines.
+			if !sameFunc(ours[i][len(ours[i])-1].Func, theirs[i][len(theirs[i])-1].Func, nil) {
+				if bad++; bad <= 5 {
+					t.Logf("%#x: ours %v, addr2line %v", addrs[i], ours[i], theirs[i])
+				}
+			}
+		}
+		if bad > len(addrs)/100 {
+			t.Errorf("%d of %d addresses misnamed from .gnu_debugdata", bad, len(addrs))
+		}
+	})
+	if held := cache.Held(); held <= 0 {
+		t.Errorf("the DWARF cache holds %d bytes after use", held)
+	}
+}
+
+// TestDWARFOracleGo checks a Go binary's functions, inlined calls and
+// lines, which come from its pclntab, against addr2line's reading of its
+// DWARF.
+func TestDWARFOracleGo(t *testing.T) {
+	requireTools(t, "addr2line", "objdump")
+	dir := t.TempDir()
+	src := filepath.Join(dir, "main.go")
+	if err := os.WriteFile(src, []byte(`package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+func square(x int) int { return x * x }
+
+//go:noinline
+func sum(n int) int {
+	s := 0
+	for i := range n {
+		s += square(i)
+	}
+	return s
+}
+
+func main() {
+	fmt.Println(sum(len(os.Args)*1000), strings.Repeat("x", 3))
+}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "gobin")
+	cmd := exec.Command("go", "build", "-o", bin, src)
+	cmd.Dir = dir
+	// binutils 2.40's addr2line cannot read the DWARF 5 that Go 1.25
+	// and later write by default; ours comes from the pclntab anyway.
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "GO111MODULE=off", "GOEXPERIMENT=nodwarf5")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	addrs := oracleAddrs(t, bin, func(fn string) bool { return strings.HasPrefix(fn, "main.") }, 97)
+	checkOracleGo(t, bin, resolveFile(t, bin, nil, newDWARFCache(0), addrs), addrs, true)
+	// The inlined calls' own names, which addr2line gets wrong, come
+	// from the pclntab: main.sum inlines main.square.
+	found := false
+	for _, l := range resolveFile(t, bin, nil, newDWARFCache(0), oracleAddrs(t, bin, func(fn string) bool { return fn == "main.sum" }, 0)) {
+		if len(l) == 2 && l[0].Func == "main.square" && l[1].Func == "main.sum" {
+			found = true
+		}
+	}
+	if !found {
+		t.Error("no address of main.sum has main.square inlined")
+	}
+}
+
+func TestParseDebugLink(t *testing.T) {
+	data := append([]byte("libc.so.6.debug\x00"), 0, 0, 0, 0)
+	data = binary.LittleEndian.AppendUint32(data[:16], 0xdeadbeef)
+	if name, crc, ok := parseDebugLink(data, binary.LittleEndian); !ok || name != "libc.so.6.debug" || crc != 0xdeadbeef {
+		t.Errorf("parseDebugLink = %q, %#x, %v", name, crc, ok)
+	}
+	for _, bad := range [][]byte{nil, {0}, []byte("abc"), []byte("abc\x00\x01"), append([]byte("../x\x00\x00\x00\x00"), 1, 2, 3, 4)} {
+		if name, _, ok := parseDebugLink(bad, binary.LittleEndian); ok {
+			t.Errorf("parseDebugLink(%q) = %q, want none", bad, name)
+		}
+	}
+	got := debugCandidates("/usr/lib/x/libfoo.so", "abcdef", "libfoo.debug", []string{"/usr/lib/debug"})
+	var paths []string
+	for _, c := range got {
+		paths = append(paths, c.path)
+	}
+	want := []string{"/usr/lib/debug/.build-id/ab/cdef.debug", "/usr/lib/x/libfoo.debug", "/usr/lib/x/.debug/libfoo.debug", "/usr/lib/debug/usr/lib/x/libfoo.debug"}
+	if strings.Join(paths, " ") != strings.Join(want, " ") {
+		t.Errorf("debugCandidates = %q, want %q", paths, want)
+	}
+}
+
+func FuzzMiniDebugData(f *testing.F) {
+	f.Add([]byte{0xfd, '7', 'z', 'X', 'Z', 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, err := miniDebugData(bytes.NewReader(data))
+		if err != nil && out != nil {
+			t.Fatal("error with data")
+		}
+	})
+}
