@@ -350,53 +350,38 @@ func (t *dwarfTable) parseUnit(u *dwarfUnit) {
 }
 
 // funcName names a subprogram or inlined call: its linkage name, else its
-// name, following its abstract origin or specification.
+// name, else its abstract origin's or specification's, followed up to a
+// few steps.
 func (t *dwarfTable) funcName(e *dwarf.Entry) string {
-	for range 8 {
-		if n, ok := e.Val(dwarf.AttrLinkageName).(string); ok && n != "" {
-			return n
-		}
-		if n, ok := e.Val(dwarf.AttrName).(string); ok && n != "" {
-			return n
-		}
-		off, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
-		if !ok {
-			if off, ok = e.Val(dwarf.AttrSpecification).(dwarf.Offset); !ok {
-				return ""
-			}
-		}
-		if n, ok := t.names[off]; ok {
-			return n
-		}
-		r := t.data.Reader()
-		r.Seek(off)
-		next, err := r.Next()
-		if err != nil || next == nil {
-			return ""
-		}
-		name := t.funcName1(next)
-		t.names[off] = name
-		return name
-	}
-	return ""
+	return t.funcNameDepth(e, 0)
 }
 
-// funcName1 is funcName of an origin, which names itself or has an origin
-// in turn.
-func (t *dwarfTable) funcName1(e *dwarf.Entry) string {
+func (t *dwarfTable) funcNameDepth(e *dwarf.Entry, depth int) string {
 	if n, ok := e.Val(dwarf.AttrLinkageName).(string); ok && n != "" {
 		return n
 	}
 	if n, ok := e.Val(dwarf.AttrName).(string); ok && n != "" {
 		return n
 	}
-	if _, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset); ok {
-		return t.funcName(e)
+	off, ok := e.Val(dwarf.AttrAbstractOrigin).(dwarf.Offset)
+	if !ok {
+		off, ok = e.Val(dwarf.AttrSpecification).(dwarf.Offset)
 	}
-	if _, ok := e.Val(dwarf.AttrSpecification).(dwarf.Offset); ok {
-		return t.funcName(e)
+	if !ok || depth >= 8 {
+		return ""
 	}
-	return ""
+	if n, ok := t.names[off]; ok {
+		return n
+	}
+	r := t.data.Reader()
+	r.Seek(off)
+	origin, err := r.Next()
+	if err != nil || origin == nil {
+		return ""
+	}
+	name := t.funcNameDepth(origin, depth+1)
+	t.names[off] = name
+	return name
 }
 
 // lookup gives the positions of va in the unit, innermost first.
@@ -466,7 +451,7 @@ func refineDWARF(fr *Frame, t *dwarfTable, va uint64, named bool) {
 	}
 	fr.File, fr.Line, fr.Column = outer.File, outer.Line, outer.Column
 	if n > 1 {
-		fr.Inlined = lines[:n-1 : n-1]
+		fr.Inlined = lines[: n-1 : n-1]
 	}
 	fr.InlineKnown = true
 }
