@@ -93,6 +93,6 @@ cat <<'TXT'
 Per refresh, bpftop reads each program with one BPF_OBJ_GET_INFO_BY_FD (after BPF_PROG_GET_NEXT_ID and
 BPF_PROG_GET_FD_BY_ID), for its run time and count. bpfprof top does the same for the counters; it lists
 owners and attach points (a walk over /proc/*/fdinfo and the BPF links) again only when programs came or went,
-at most every 2 s, else every 10 s, and on top it reads the samples counted since the last refresh from its
+at most every 2 s, else every 30 s, and on top it reads the samples counted since the last refresh from its
 sampling session (one pass over the distinct stacks, programs, lines and addresses).
 TXT

@@ -53,8 +53,9 @@ type histories struct {
 }
 
 // add appends a frame's rates to the history of each program in it, and
-// forgets programs no longer loaded.
-func (h *histories) add(progs []Program) {
+// forgets programs no longer loaded, except keep (the program on view,
+// whose charts stay after it unloads; 0 for none).
+func (h *histories) add(progs []Program, keep uint32) {
 	if h.byID == nil {
 		h.byID = map[uint32]*history{}
 	}
@@ -75,7 +76,7 @@ func (h *histories) add(progs []Program) {
 		ph.cpu.push(p.CPUPercent)
 	}
 	for id, ph := range h.byID {
-		if ph.seen != h.gen {
+		if ph.seen != h.gen && id != keep {
 			delete(h.byID, id)
 		}
 	}

@@ -171,7 +171,11 @@ func (m *Model) onFrame(msg FrameMsg) tea.Cmd {
 	if msg.Err == nil && msg.Frame != nil {
 		m.frame = msg.Frame
 		m.frames++
-		m.hist.add(msg.Frame.Programs)
+		var keep uint32
+		if m.prog != nil {
+			keep = m.prog.id
+		}
+		m.hist.add(msg.Frame.Programs, keep)
 		m.refreshRows()
 		if m.prog != nil {
 			m.prog.onFrame(m.heat(m.prog.id), m.listingHeight())

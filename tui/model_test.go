@@ -449,7 +449,7 @@ func TestHistoryBounded(t *testing.T) {
 	p := []Program{prog(1, "xdp", "a", 10, 10)}
 	for i := range historyLen + 50 {
 		p[0].CPUPercent = float64(i)
-		h.add(p)
+		h.add(p, 0)
 	}
 	s := &h.byID[1].cpu
 	if s.len() != historyLen {
@@ -459,7 +459,11 @@ func TestHistoryBounded(t *testing.T) {
 	if want := []float64{historyLen + 47, historyLen + 48, historyLen + 49}; !slices.Equal(got, want) {
 		t.Errorf("newest values %v, want %v", got, want)
 	}
-	h.add(nil)
+	h.add(nil, 1)
+	if len(h.byID) != 1 {
+		t.Errorf("the program on view lost its history when it unloaded")
+	}
+	h.add(nil, 0)
 	if len(h.byID) != 0 {
 		t.Errorf("unloaded programs kept: %d", len(h.byID))
 	}
@@ -492,5 +496,26 @@ func TestCellWidth(t *testing.T) {
 		if got, want := cellWidth(s), ansi.StringWidth(s); got != want {
 			t.Errorf("cellWidth(%q) = %d, want %d", s, got, want)
 		}
+	}
+}
+
+func TestProgramViewUnloaded(t *testing.T) {
+	gone := demoFrame()
+	gone.Programs = slices.DeleteFunc(gone.Programs, func(p Program) bool { return p.ID == 316206 })
+	delete(gone.Heat, 316206)
+	src := &fakeSource{frames: []*Frame{demoFrame(), demoFrame(), gone}, details: map[uint32]*Details{316206: hotDetails()}}
+	m := newTestModel(t, src, 100, 30)
+	run(t, m, m.refreshCmd())
+	openHot(t, m)
+	run(t, m, m.refreshCmd())
+	s := m.Render()
+	for _, want := range []string{"program 316206 bpfprof_hot_loop_socket (socket_filter) — unloaded", "runs/s now 99013", "25 │ sum += i * 7"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("program view after the program unloaded lacks %q:\n%s", want, s)
+		}
+	}
+	press(m, "esc")
+	if m.Selected() == 316206 {
+		t.Error("back in the table, the cursor is on the unloaded program")
 	}
 }

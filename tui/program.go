@@ -374,7 +374,13 @@ func (v *programView) render(m *Model) []string {
 	case p != nil:
 		name, typ = p.Name, p.Type
 	}
-	title := fmt.Sprintf("program %d %s (%s)", v.id, name, typ)
+	title := fmt.Sprintf("program %d", v.id)
+	if name != "" {
+		title += " " + name
+	}
+	if typ != "" {
+		title += " (" + typ + ")"
+	}
 	if p == nil && m.frame != nil {
 		title += " — unloaded"
 	}

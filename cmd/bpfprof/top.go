@@ -191,7 +191,9 @@ func top(ctx context.Context, cfg *topConfig, stdout, stderr io.Writer) (err err
 	if cfg.batch {
 		return topBatch(ctx, cfg, src, stdout)
 	}
-	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithoutSignalHandler(), tea.WithOutput(stdout)}
+	// 20 frames a second at most: keys still echo at once to the eye,
+	// and an idle top wakes a third as often as at Bubble Tea's 60.
+	opts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithoutSignalHandler(), tea.WithOutput(stdout), tea.WithFPS(20)}
 	if os.Getenv("NO_COLOR") != "" {
 		plain := tui.PlainStyles()
 		m := tui.New(tui.Options{Source: src, Delay: cfg.delay, Styles: &plain, Context: ctx})

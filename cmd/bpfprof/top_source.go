@@ -28,7 +28,7 @@ import (
 // refresh costs one BPF_OBJ_GET_INFO_BY_FD per program, as bpftop's does.
 const (
 	factsMinAge = 2 * time.Second
-	factsMaxAge = 10 * time.Second
+	factsMaxAge = 30 * time.Second
 )
 
 // liveSource is the tui.Source of a running top: the kernel's run-time
