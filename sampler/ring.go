@@ -12,8 +12,7 @@ import (
 //
 // The kernel writes records at data_head and never overwrites the bytes
 // between data_tail and data_head, so records are read in place and
-// data_tail is only advanced after every record read in a round has been
-// delivered.
+// data_tail is advanced past each record once it has been delivered.
 type ring struct {
 	cpu  uint32
 	page *perfabi.MmapPage
@@ -113,7 +112,7 @@ func (r *ring) resync() {
 // merger delivers the records of several rings in time order, one round at
 // a time: it loads every ring's head, then repeatedly hands the handler the
 // oldest record among the rings' current ones (a k-way merge over a binary
-// heap), then commits every tail.
+// heap), committing each ring's tail past each record delivered.
 type merger struct {
 	rings []*ring
 	dec   *Decoder
@@ -181,6 +180,11 @@ func (m *merger) round(h Handler) int {
 		r := m.rings[m.heap[0]]
 		m.deliver(r, h)
 		n++
+		// The record is handled: its space goes back to the kernel now,
+		// not at the end of the round, so that a handler that blocks
+		// (a queue full while an ELF file loads) does not keep every
+		// ring full and make the kernel drop records.
+		r.commit()
 		if !m.advance(r) {
 			last := len(m.heap) - 1
 			m.heap[0] = m.heap[last]

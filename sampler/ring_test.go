@@ -266,3 +266,43 @@ func TestMergeUntimedRecord(t *testing.T) {
 		t.Errorf("order %s", s)
 	}
 }
+
+// tailWatch checks, as each record of ring f arrives, that the ring's
+// tail has been committed past every record delivered before it.
+type tailWatch struct {
+	f     *fakeRing
+	ends  map[uint64]uint64 // record time -> ring offset where it ends
+	prev  uint64            // end of the last record of f delivered
+	t     *testing.T
+	count int
+}
+
+func (w *tailWatch) HandleRecord(r Record) {
+	end, ok := w.ends[r.common().Time]
+	if !ok {
+		return // another ring's
+	}
+	if got := w.f.page.DataTail; got != w.prev {
+		w.t.Errorf("record at %d: data_tail %d, want %d (the end of the record before)", r.common().Time, got, w.prev)
+	}
+	w.prev = end
+	w.count++
+}
+
+// TestMergeCommitsAsItGoes: a ring's tail moves past each record once it
+// is delivered, not after the whole round.
+func TestMergeCommitsAsItGoes(t *testing.T) {
+	a, b := newFakeRing(4096), newFakeRing(4096)
+	ends := map[uint64]uint64{}
+	for _, ts := range []uint64{10, 30, 50} {
+		a.write(sampleRecord(100, 1, 1, 1, ts, 0, 1))
+		ends[ts] = a.page.DataHead
+	}
+	b.write(sampleRecord(100, 2, 2, 1, 20, 0, 1), sampleRecord(100, 2, 2, 1, 40, 0, 1))
+	m, _ := newTestMerger(a.ring(0), b.ring(1))
+	w := &tailWatch{f: a, ends: ends, t: t}
+	m.round(w)
+	if w.count != 3 || a.page.DataTail != a.page.DataHead || b.page.DataTail != b.page.DataHead {
+		t.Errorf("%d records of ring a; tails %d/%d, %d/%d", w.count, a.page.DataTail, a.page.DataHead, b.page.DataTail, b.page.DataHead)
+	}
+}
