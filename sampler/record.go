@@ -25,6 +25,15 @@ type Handler interface {
 	HandleRecord(Record)
 }
 
+// RoundHandler is a Handler that is also told when a round of reading
+// ends: every record the rings held at the round's start has been
+// delivered. A queue hands a round's records over at once there, instead
+// of one by one.
+type RoundHandler interface {
+	Handler
+	EndRound()
+}
+
 // HandlerFunc adapts a function to a Handler.
 type HandlerFunc func(Record)
 

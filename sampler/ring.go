@@ -200,6 +200,9 @@ func (m *merger) round(h Handler) int {
 	}
 	m.stats.add(&m.local)
 	m.local = Stats{}
+	if rh, ok := h.(RoundHandler); ok {
+		rh.EndRound()
+	}
 	return n
 }
 

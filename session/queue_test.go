@@ -43,3 +43,36 @@ func TestQueue(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkQueue passes samples of 16 frames through the queue in rounds
+// of 256 records, as the reader does, to a handler that does nothing.
+func BenchmarkQueue(b *testing.B) {
+	q := newQueue(DefaultQueueSize, sampler.HandlerFunc(func(sampler.Record) {}))
+	s := &sampler.Sample{Common: sampler.Common{Time: 1}, IP: 7, Kernel: make([]uint64, 8), User: make([]uint64, 8)}
+	rh, _ := any(q).(sampler.RoundHandler)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		s.Time++
+		q.HandleRecord(s)
+		if n++; n%256 == 0 && rh != nil {
+			rh.EndRound()
+		}
+	}
+	q.close()
+}
+
+// TestQueueEndRound: a round's records are handed over when the round
+// ends, without waiting for a full batch or close.
+func TestQueueEndRound(t *testing.T) {
+	got := make(chan uint64, 4)
+	q := newQueue(DefaultQueueSize, sampler.HandlerFunc(func(r sampler.Record) { got <- r.(*sampler.Sample).Time }))
+	defer q.close()
+	for round := uint64(1); round <= 3; round++ {
+		q.HandleRecord(&sampler.Sample{Common: sampler.Common{Time: round}})
+		q.EndRound()
+		if ts := <-got; ts != round {
+			t.Fatalf("round %d handed over sample %d", round, ts)
+		}
+	}
+}
