@@ -463,10 +463,21 @@ func (r *Reader) openSideband(cpu int, sampleType uint64, pages int, bits *uint6
 	}
 	dummy := Event{name: "side-band dummy", typ: unix.PERF_TYPE_SOFTWARE, config: unix.PERF_COUNT_SW_DUMMY}
 	if !r.perTask {
-		fd, err := r.openDummy(attr, -1, cpu, bits)
+		// BPF_EVENT records go to a ring of their own (openBPFEvents).
+		main := *bits &^ perfabi.BitBPFEvent
+		fd, err := r.openDummy(attr, -1, cpu, &main)
+		*bits = main | *bits&perfabi.BitBPFEvent
 		switch {
 		case err == nil:
-			return fd, r.mapRing(fd, cpu, pages)
+			if err := r.mapRing(fd, cpu, pages); err != nil {
+				return -1, err
+			}
+			if *bits&perfabi.BitBPFEvent != 0 {
+				if err := r.openBPFEvents(cpu, sampleType); err != nil {
+					return -1, err
+				}
+			}
+			return fd, nil
 		case !r.pidMode || !isPermission(err) || len(r.rings) > 0:
 			return -1, openError(dummy, cpu, &Options{}, err)
 		}
@@ -499,6 +510,34 @@ func (r *Reader) openSideband(cpu int, sampleType uint64, pages int, bits *uint6
 		return -1, fmt.Errorf("open %s on cpu %d: %w: every process in %v has exited", dummy, cpu, ErrNotFound, opts.PIDs)
 	}
 	return owner, nil
+}
+
+// bpfEventPages is the size in pages of the ring of BPF_EVENT records.
+const bpfEventPages = 8
+
+// openBPFEvents opens a dummy event of cpu for BPF_EVENT records only, with
+// a small ring of its own that wakes Run on every record, as perf's
+// side-band thread does: a program's PROG_LOAD then reaches the handler
+// while the program is most likely still loaded, so that its info (line
+// tables) can be read, rather than up to 100 ms later, when a short-lived
+// one is gone. The merge orders its records with the other rings'.
+func (r *Reader) openBPFEvents(cpu int, sampleType uint64) error {
+	attr := unix.PerfEventAttr{
+		Type:        unix.PERF_TYPE_SOFTWARE,
+		Config:      unix.PERF_COUNT_SW_DUMMY,
+		Sample_type: sampleType,
+		Bits: unix.PerfBitDisabled | unix.PerfBitSampleIDAll | unix.PerfBitUseClockID |
+			unix.PerfBitWatermark | perfabi.BitBPFEvent,
+		Wakeup:  1, // a watermark of one byte: every record
+		Clockid: unix.CLOCK_MONOTONIC,
+	}
+	bits := uint64(0)
+	fd, err := r.openDummy(attr, -1, cpu, &bits)
+	if err != nil {
+		dummy := Event{name: "side-band dummy", typ: unix.PERF_TYPE_SOFTWARE, config: unix.PERF_COUNT_SW_DUMMY}
+		return openError(dummy, cpu, &Options{}, err)
+	}
+	return r.mapRing(fd, cpu, bpfEventPages)
 }
 
 // openDummy opens a side-band dummy event for pid on cpu, dropping

@@ -31,6 +31,9 @@ type queue struct {
 	cur  *batch // being filled, on the reader's goroutine
 	next sampler.Handler
 	done chan struct{}
+	// early, if set, sees each BPF_EVENT as it is queued, on the
+	// reader's goroutine: the symbolizer's Prefetch.
+	early func(sampler.Record)
 }
 
 // newQueue starts a goroutine that passes queued records to next until
@@ -44,6 +47,9 @@ func newQueue(size int, next sampler.Handler) *queue {
 
 // HandleRecord queues a copy of r; it waits while the queue is full.
 func (q *queue) HandleRecord(r sampler.Record) {
+	if _, ok := r.(*sampler.BPFEvent); ok && q.early != nil {
+		q.early(r)
+	}
 	if q.cur == nil {
 		select {
 		case q.cur = <-q.free:

@@ -228,6 +228,12 @@ func (s *Session) Run(ctx context.Context) error {
 			s.cap.HandleRecord(r)
 		}
 	}))
+	// A program that lives a few milliseconds is gone by the time its
+	// PROG_LOAD has waited in the queue: the symbolizer reads its info
+	// as the record arrives.
+	if p, ok := s.sym.(interface{ Prefetch(sampler.Record) }); ok {
+		q.early = p.Prefetch
+	}
 	err := s.rd.Run(ctx, q)
 	s.mu.Lock()
 	s.ended = time.Now()

@@ -95,6 +95,9 @@ type Symbolizer struct {
 	// debugDirs and dwarf serve separate debug info and DWARF.
 	debugDirs []string
 	dwarf     *dwarfCache
+
+	// pf reads program info ahead of PROG_LOAD records (Prefetch).
+	pf prefetcher
 }
 
 // progEntry is one BPF program the Symbolizer has seen.
@@ -270,6 +273,7 @@ func osErr(err error) error {
 
 // Close drops every table: later lookups resolve to "[unknown]".
 func (s *Symbolizer) Close() error {
+	s.pf.close()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
@@ -581,10 +585,12 @@ func (s *Symbolizer) handleBPFEvent(r *sampler.BPFEvent) {
 			return
 		}
 		// Read the info without the lock: readers of user frames need
-		// not wait for the kernel.
+		// not wait for the kernel. Prefetch may have read it already.
 		var info *progInfo
 		var err error
-		if s.opts.NoBPF {
+		if p, ok := s.pf.take(r.ProgID); ok {
+			info, err = p.info, p.err
+		} else if s.opts.NoBPF {
 			err = fmt.Errorf("program info not read: %w", errs.ErrNotSupported)
 		} else {
 			info, err = s.src.info(r.ProgID)
