@@ -23,6 +23,8 @@ func addSeedFiles(f *testing.F) {
 // FormatError.
 func FuzzRead(f *testing.F) {
 	addSeedFiles(f)
+	// A small stream too: mutations of it run much faster.
+	f.Add(newStream().attr(1).sample(1, 30).comm(7, "a", 20).rec(recFinishedRound, nil).sample(3, 15).b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, stream := range []bool{false, true} {
 			rd, err := readAll(b, stream)
