@@ -197,6 +197,9 @@ func convert(cfg *convertConfig, stdin io.Reader, stdout, stderr io.Writer) erro
 		}
 	}
 	res.infoErrs = pl.progs.errs
+	if pl.kernel.use && pl.sym.KptrRestricted() {
+		res.kernel = kernelMatch{why: "/proc/kallsyms hides the kernel's addresses from this user (kernel.kptr_restrict); run as root"}
+	}
 	pl.sym.Close()
 
 	meta := pprof.Meta{
