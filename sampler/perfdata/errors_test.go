@@ -232,3 +232,39 @@ func TestPendingBound(t *testing.T) {
 		t.Errorf("%d of %d delivered, %d bytes held at most (limit %d)", delivered, n, maxHeld, maxPending)
 	}
 }
+
+// TestStrayBuildIDFlag reads an MMAP2 record flagged as carrying a build ID
+// by an event that did not ask for one: its device and inode are read.
+func TestStrayBuildIDFlag(t *testing.T) {
+	body := ne.AppendUint32(ne.AppendUint32(nil, 7), 7)
+	for _, v := range []uint64{0x400000, 0x1000, 0} {
+		body = ne.AppendUint64(body, v)
+	}
+	body = ne.AppendUint32(ne.AppendUint32(body, 0xfe), 1)   // maj, min
+	body = ne.AppendUint64(ne.AppendUint64(body, 325835), 0) // ino, generation
+	body = ne.AppendUint32(ne.AppendUint32(body, 5), 2)      // prot, flags
+	body = append(body, "/bin/rm\x00"...)
+	body = ne.AppendUint64(body, 50) // sample_id: time
+	s := newStream().attr(1)
+	s.b = ne.AppendUint32(s.b, unix.PERF_RECORD_MMAP2)
+	s.b = ne.AppendUint16(s.b, unix.PERF_RECORD_MISC_MMAP_BUILD_ID)
+	s.b = ne.AppendUint16(s.b, uint16(8+len(body)))
+	s.b = append(s.b, body...)
+	rd, err := NewReader(onlyReader{bytes.NewReader(s.b)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got *sampler.Mmap2
+	err = rd.Run(sampler.HandlerFunc(func(r sampler.Record) {
+		if m, ok := r.(*sampler.Mmap2); ok {
+			c := *m
+			got = &c
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || got.BuildID != nil || got.Maj != 0xfe || got.Ino != 325835 || got.Filename != "/bin/rm" || rd.Stats().FixedMmaps != 1 {
+		t.Errorf("MMAP2 read as %+v, stats %+v", got, rd.Stats())
+	}
+}

@@ -42,6 +42,9 @@ type Stats struct {
 	// Skipped counts the records of types not delivered (perf's own,
 	// and kernel records the decoder does not decode).
 	Skipped uint64
+	// FixedMmaps counts the MMAP2 records flagged as carrying a build ID
+	// that no event asked for, read as carrying device and inode.
+	FixedMmaps uint64
 	// KernelText is the address of the kernel's _text on the recording
 	// machine, from perf's kernel MMAP record; 0 if none was seen.
 	KernelText uint64
@@ -383,8 +386,11 @@ func (rd *Reader) handle(raw []byte, at int64, h sampler.Handler) error {
 		if err != nil {
 			return err
 		}
-		if typ == unix.PERF_RECORD_MMAP {
+		switch typ {
+		case unix.PERF_RECORD_MMAP:
 			rd.noteKernelMmap(body)
+		case unix.PERF_RECORD_MMAP2:
+			rd.fixMmap2(raw)
 		}
 		t, ok := d.dec.Time(raw)
 		if !ok {
@@ -457,6 +463,34 @@ func (rd *Reader) handle(raw []byte, at int64, h sampler.Handler) error {
 		rd.stats.Skipped++
 	}
 	return nil
+}
+
+// fixMmap2 clears PERF_RECORD_MISC_MMAP_BUILD_ID in an MMAP2 record when no
+// recorded event asked for build IDs. The kernel sets that bit in the header
+// it shares among the listeners of an mmap when one of them (another
+// profiler running meanwhile) asked for build IDs, and does not clear it
+// for the next: such a record holds device and inode numbers, not a build
+// ID. (perf 6.1 itself overflows a buffer on these records.)
+func (rd *Reader) fixMmap2(raw []byte) {
+	if rd.wantBuildIDs() {
+		return
+	}
+	misc := ne.Uint16(raw[4:])
+	if misc&unix.PERF_RECORD_MISC_MMAP_BUILD_ID != 0 {
+		ne.PutUint16(raw[4:], misc&^unix.PERF_RECORD_MISC_MMAP_BUILD_ID)
+		rd.stats.FixedMmaps++
+	}
+}
+
+// wantBuildIDs reports whether an event asked for build IDs in MMAP2
+// records (perf record --buildid-mmap).
+func (rd *Reader) wantBuildIDs() bool {
+	for _, ev := range rd.hdr.Events {
+		if ev.Attr.Bits&perfabi.BitBuildID != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // noteKernelMmap remembers where the kernel's text was: perf's synthesized
