@@ -349,6 +349,18 @@ func (s *Session) Program(id uint32) (*annotate.Program, error) {
 	return Capture(id, ks)
 }
 
+// KernelSymbols names kernel text from the session's symbol tables, for a
+// listing's call targets (annotate.Options.Kernel); nil once closed.
+func (s *Session) KernelSymbols() KernelSymbols {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	ks, _ := s.sym.(KernelSymbols)
+	return ks
+}
+
 // Aggregator returns the session's aggregate, for what the Session does
 // not wrap.
 func (s *Session) Aggregator() *aggregate.Aggregator { return s.agg }

@@ -112,11 +112,7 @@ func mainUsage(w io.Writer) {
 		width = max(width, len(c.name))
 	}
 	for _, c := range commands() {
-		summary := c.summary
-		if notBuilt[c.name] {
-			summary += " (not built yet)"
-		}
-		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, summary)
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Flags: -h, --help for this help; -V, --version for the version.")

@@ -34,8 +34,8 @@ func TestMainUsage(t *testing.T) {
 			t.Errorf("-h does not list %s:\n%s", c.name, stderr.String())
 			continue
 		}
-		if got := strings.Contains(line, "(not built yet)"); got != notBuilt[c.name] {
-			t.Errorf("-h marks %s as not built: %v, want %v", c.name, got, notBuilt[c.name])
+		if strings.Contains(line, "not built") {
+			t.Errorf("-h marks %s as not built: %s", c.name, line)
 		}
 	}
 
