@@ -2,6 +2,7 @@ package stat
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -110,8 +111,9 @@ func New(src Sources, opts Options) *Counter {
 }
 
 // Start lists the programs, picks those of the selectors and attaches the
-// exact counters it can. An explicit selector that picks nothing is an
-// error matching bpfprog.ErrNotFound.
+// exact counters it can. An id or pinned selector that picks nothing is an
+// error matching bpfprog.ErrNotFound; a name or tag selector that picks
+// nothing yet is noted, and counts the programs it matches once they load.
 func (c *Counter) Start() error {
 	progs, err := c.src.List()
 	if err != nil {
@@ -120,6 +122,11 @@ func (c *Counter) Start() error {
 	picked := map[bpfprog.ID]bool{}
 	for _, s := range c.opts.Selectors {
 		got, err := bpfprog.Select(progs, s)
+		if errors.Is(err, bpfprog.ErrNotFound) && (s.Kind == bpfprog.SelectName || s.Kind == bpfprog.SelectTag) {
+			c.notes = append(c.notes, fmt.Sprintf("no program matches %s yet: it is counted from its load", s))
+			c.sel = append(c.sel, s)
+			continue
+		}
 		if err != nil {
 			return err
 		}

@@ -85,9 +85,11 @@ func TestFentryExact(t *testing.T) {
 	if !ok {
 		t.Fatal("no counts")
 	}
+	// A signal may make cilium/ebpf restart the test run: compare with
+	// the stats fd, which counts every run, rather than with n.
 	runs := after.Stats.RunCount - before.Stats.RunCount
-	if c.Runs != n || runs != n {
-		t.Errorf("fexit counted %d runs, stats fd %d; want %d", c.Runs, runs, n)
+	if c.Runs != runs || runs < n {
+		t.Errorf("fexit counted %d runs, stats fd %d; want equal and at least %d", c.Runs, runs, n)
 	}
 	if c.Failed != 0 {
 		t.Errorf("%d readings failed", c.Failed)
@@ -107,8 +109,8 @@ func TestFentryExact(t *testing.T) {
 	for _, b := range c.Hist {
 		sum += b
 	}
-	if sum != n {
-		t.Errorf("latency buckets sum to %d, want %d", sum, n)
+	if sum != runs {
+		t.Errorf("latency buckets sum to %d, want %d", sum, runs)
 	}
 }
 

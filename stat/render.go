@@ -63,7 +63,7 @@ func lines(b *Block, r *Row) []line {
 		rt.metric, rt.hasMet = Metric{r.NsPerRun(), "ns per run"}, true
 	}
 	if elapsed > 0 {
-		rt.more = append(rt.more, Metric{100 * float64(r.RunTime) / float64(elapsed), "% CPU (100% = one core)"})
+		rt.more = append(rt.more, Metric{100 * float64(r.RunTime) / float64(elapsed), "%CPU (100% = one core)"})
 	}
 	rec := line{value: commas(float64(r.RecursionMisses), 0), num: float64(r.RecursionMisses), counted: true,
 		event: "recursion misses", spread: -1, percent: 100, running: period, method: "exact"}

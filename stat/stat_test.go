@@ -273,9 +273,26 @@ func TestLoadUnloadAndIntervals(t *testing.T) {
 
 func TestSelectorNotFound(t *testing.T) {
 	f := newFake()
-	c := New(f.sources(), Options{Selectors: []bpfprog.Selector{{Kind: bpfprog.SelectName, Name: "nope"}}})
+	c := New(f.sources(), Options{Selectors: []bpfprog.Selector{{Kind: bpfprog.SelectID, ID: 5}}})
 	if err := c.Start(); !errors.Is(err, bpfprog.ErrNotFound) {
 		t.Errorf("Start: %v, want not found", err)
+	}
+	// A name that matches nothing yet counts the program once it loads.
+	c = New(f.sources(), Options{Selectors: []bpfprog.Selector{{Kind: bpfprog.SelectName, Name: "later"}}})
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.Notes(); len(n) != 1 || !strings.Contains(n[0], "no program matches name later yet") {
+		t.Errorf("notes %q", n)
+	}
+	f.load(6, "other", 0x5000)
+	f.load(8, "later", 0x6000)
+	f.run(8, 3, time.Microsecond)
+	f.run(6, 3, time.Microsecond)
+	c.Read()
+	b := c.Totals()
+	if len(b.Rows) != 1 || b.Rows[0].ID != 8 || b.Rows[0].Runs != 3 || !b.Rows[0].New {
+		t.Errorf("rows %+v, want program 8 with 3 runs from its load", b.Rows)
 	}
 }
 

@@ -15,10 +15,12 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfprof/bpfprof"
 	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
 	"github.com/bpfprof/bpfprof/internal/testutil"
@@ -122,7 +124,10 @@ func TestStatExactRunCount(t *testing.T) {
 		n = 20000
 	}
 	before := progStats(t, id)
-	out, stderr, code := statRun(t, []string{"BPFPROF_STAT_RUN=" + fmt.Sprintf("%d:%d", id, n)},
+	// Without Go's preemption signals the kernel never interrupts a
+	// BPF_PROG_TEST_RUN, which cilium/ebpf would restart from the start
+	// (more runs than asked).
+	out, stderr, code := statRun(t, []string{"BPFPROF_STAT_RUN=" + fmt.Sprintf("%d:%d", id, n), "GODEBUG=asyncpreemptoff=1"},
 		"--json", "--latency", "id", fmt.Sprint(id), "--", os.Args[0], "-test.run=^TestStatHelperProcess$")
 	after := progStats(t, id)
 	if code != 0 {
@@ -415,5 +420,84 @@ func TestStatSignals(t *testing.T) {
 				t.Errorf("no totals after %v:\n%s", sig, out.String())
 			}
 		})
+	}
+}
+
+// TestStatProgramLoadedMeanwhile: a program that matches the selection
+// when it loads, after counting began, is counted from its load: the runs
+// the stats fd counted for it, all of them.
+func TestStatProgramLoadedMeanwhile(t *testing.T) {
+	testutil.RequireRoot(t, "load BPF programs, perf events")
+	bin := buildBinary(t)
+	// The hot program under a kernel name no other test uses, so that
+	// nothing matches it when stat starts.
+	const name = "bpfprof_statnew"
+	raw, err := bpfprof.TestdataFS.ReadFile("testdata/hot.bpf.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := spec.Programs[testprogs.HotFunc].Copy()
+	ps.Name = name
+
+	cmd := exec.Command(bin, "stat", "-j", "-I", "100ms", "name", name)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr lockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	for !strings.Contains(stderr.String(), "no program matches name "+name+" yet") {
+		if strings.Contains(stderr.String(), "bpfprof stat:") {
+			t.Fatalf("stat failed: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond) // polling stat's note, not timing anything
+	}
+	prog, err := ebpf.NewProgram(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prog.Close()
+	if _, err := prog.Run(&ebpf.RunOptions{Data: make([]byte, 64), Repeat: 5000}); err != nil {
+		t.Fatal(err)
+	}
+	info, _ := prog.Info()
+	id, _ := info.ID()
+	runs := progStats(t, bpfprog.ID(id)).RunCount
+	if runs < 5000 {
+		t.Fatalf("stats fd counted %d runs, want at least 5000", runs)
+	}
+	// Wait for intervals that have seen every run.
+	sc := bufio.NewScanner(stdout)
+	var seen uint64
+	for seen < runs && sc.Scan() {
+		var r stat.JSONRow
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatalf("%q: %v", sc.Text(), err)
+		}
+		if r.ID == uint32(id) {
+			seen += r.Runs
+		}
+	}
+	cmd.Process.Signal(os.Interrupt)
+	var total *stat.JSONRow
+	for sc.Scan() {
+		var r stat.JSONRow
+		if json.Unmarshal(sc.Bytes(), &r) == nil && r.Interval == nil && r.ID == uint32(id) {
+			total = &r
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("%v: %s", err, stderr.String())
+	}
+	if total == nil || total.Runs != runs || !total.New {
+		t.Errorf("totals %+v, want %d runs, loaded meanwhile\n%s", total, runs, stderr.String())
 	}
 }
