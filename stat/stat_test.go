@@ -401,3 +401,14 @@ func TestCommas(t *testing.T) {
 		t.Errorf("commas(1234.5, 2) = %q", got)
 	}
 }
+
+func TestMissMetric(t *testing.T) {
+	events := []Event{evInsn, {Name: "cache-misses", Supported: true}, {Name: "page-faults", Supported: true}}
+	r := Row{Runs: 10, Values: []Value{{Method: Exact, Count: 2e6}, {Method: Exact, Count: 50}, {Method: Sampled, Count: 30}}}
+	if m, ok := metric(events, &r, 1); !ok || m.Unit != "misses per million insns" || m.Value != 25 {
+		t.Errorf("cache-misses metric %+v", m)
+	}
+	if m, ok := metric(events, &r, 2); !ok || m.Unit != "per run" || m.Value != 3 {
+		t.Errorf("page-faults metric %+v", m)
+	}
+}

@@ -501,3 +501,37 @@ func TestStatProgramLoadedMeanwhile(t *testing.T) {
 		t.Errorf("totals %+v, want %d runs, loaded meanwhile\n%s", total, runs, stderr.String())
 	}
 }
+
+// TestStatRepeatSortTop: -r gives perf's variance field, --sort and --top
+// keep the busiest of two driven programs.
+func TestStatRepeatSortTop(t *testing.T) {
+	hot, hotID := loadHot(t)
+	sub, err := testprogs.Load(testprogs.Subprog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	info, _ := sub.Program().Info()
+	subID, _ := info.ID()
+	drive(t, hot)
+	out, stderr, code := statRun(t, nil, "-r", "2", "-d", "0.2", "-x", ";", "--sort", "id", "--top", "1",
+		"id", fmt.Sprint(hotID), "id", fmt.Sprint(subID))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	rd := csv.NewReader(strings.NewReader(out))
+	rd.Comma = ';'
+	recs, err := rd.ReadAll()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	first := min(hotID, bpfprog.ID(subID))
+	for _, r := range recs {
+		if len(r) != 10 || !strings.HasSuffix(r[4], "%") {
+			t.Fatalf("%q: want 10 fields, the variance after the event", r)
+		}
+		if !strings.HasSuffix(r[0], fmt.Sprintf("-%d", first)) {
+			t.Errorf("row of %s, want only program %d (--sort id --top 1)", r[0], first)
+		}
+	}
+}
