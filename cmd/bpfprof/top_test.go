@@ -19,7 +19,9 @@ func TestParseTopArgs(t *testing.T) {
 		args  []string
 		check func(*topConfig) bool
 	}{
-		{nil, func(c *topConfig) bool { return c.delay == time.Second && !c.batch && c.frequency == 499 && !c.eventSet }},
+		{nil, func(c *topConfig) bool {
+			return c.delay == time.Second && !c.batch && c.frequency == 499 && !c.eventSet
+		}},
 		{[]string{"-d", "0.5"}, func(c *topConfig) bool { return c.delay == 500*time.Millisecond }},
 		{[]string{"--delay=2s", "--demo"}, func(c *topConfig) bool { return c.delay == 2*time.Second && c.demo }},
 		{[]string{"-bn3"}, func(c *topConfig) bool { return c.batch && c.iterations == 3 }},
