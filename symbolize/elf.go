@@ -240,6 +240,9 @@ func loadELFFrom(r io.ReaderAt, src elfSource, cached func(buildID string) *objS
 			tables = append(tables, symtab{m.funcs, mstr})
 		}
 	}
+	if plt, pltstr := pltSymbols(f); len(plt) > 0 {
+		tables = append(tables, symtab{plt, pltstr})
+	}
 	dwarfFile := ""
 	if hasDWARF(f) {
 		dwarfFile = src.opened
@@ -286,6 +289,53 @@ func loadELFFrom(r io.ReaderAt, src elfSource, cached func(buildID string) *objS
 		o.dwarf = src.dwarf.table(o.buildID, paths)
 	}
 	return o, nil
+}
+
+// pltSymbols names the x86-64 PLT entries of f as perf does, NAME@plt
+// from the relocations of .rela.plt: the entries of .plt.sec where there
+// is one (IBT binaries), else of .plt after its first, resolver entry.
+func pltSymbols(f *elf.File) ([]rawELFSym, []byte) {
+	if f.Machine != elf.EM_X86_64 || f.Class != elf.ELFCLASS64 {
+		return nil, nil
+	}
+	rela := f.Section(".rela.plt")
+	if rela == nil || rela.Type != elf.SHT_RELA {
+		return nil, nil
+	}
+	plt, first := f.Section(".plt.sec"), uint64(0)
+	if plt == nil {
+		plt, first = f.Section(".plt"), 1
+	}
+	if plt == nil {
+		return nil, nil
+	}
+	data, err := rela.Data()
+	if err != nil {
+		return nil, nil
+	}
+	dyn, err := f.DynamicSymbols()
+	if err != nil {
+		return nil, nil
+	}
+	const entry = 16
+	var syms []rawELFSym
+	var strtab []byte
+	for i := uint64(0); (i+1)*24 <= uint64(len(data)); i++ {
+		info := f.ByteOrder.Uint64(data[i*24+8:])
+		sym := info >> 32
+		addr := plt.Addr + (i+first)*entry
+		if sym == 0 || sym > uint64(len(dyn)) || addr+entry > plt.Addr+plt.Size || dyn[sym-1].Name == "" {
+			continue
+		}
+		name := dyn[sym-1].Name + "@plt"
+		if uint64(len(strtab))+uint64(len(name)) >= math.MaxUint32 {
+			break
+		}
+		syms = append(syms, rawELFSym{addr: addr, size: entry, name: uint32(len(strtab)), n: uint32(len(name))})
+		strtab = append(strtab, name...)
+		strtab = append(strtab, 0)
+	}
+	return syms, strtab
 }
 
 // symtab is one symbol table's function symbols and its string table.
