@@ -37,7 +37,7 @@ func isPerfData(path string) bool {
 // among those recorded in it, as stored there (no program need be loaded),
 // with the heat of the file's samples and the symbols that name the kernel
 // functions its JIT code calls (nil unless the file's kernel is the
-// running one). event chooses the samples, as convert's -e ("" for the
+// running one; the caller closes them). event chooses the samples, as convert's -e ("" for the
 // first sampling event).
 func perfDataProgram(path string, sel bpfprog.Selector, event string) (*annotate.Program, annotate.Counts, annotate.KernelSymbols, error) {
 	rd, closeIn, err := openPerfData(path, os.Stdin)
@@ -70,11 +70,11 @@ func perfDataProgram(path string, sel bpfprog.Selector, event string) (*annotate
 	snap := pl.agg.Snapshot()
 	counts := annotate.CountsFromSnapshot(snap, p.ID)
 	counts.Event = hdr.Events[pl.event].BaseName()
-	var ks annotate.KernelSymbols
-	if pl.kernel.use {
-		ks = pl.sym
+	if !pl.kernel.use {
+		pl.sym.Close()
+		return prog, counts, nil, nil
 	}
-	return prog, counts, ks, nil
+	return prog, counts, pl.sym, nil
 }
 
 // selectRecorded finds the one program of the file that sel picks: by id,

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -73,6 +75,46 @@ func TestAnnotatePerfData(t *testing.T) {
 		s, _, _ := bpfprog.ParseSelector(sel)
 		if _, _, _, err := perfDataProgram(file, s, ""); !errors.Is(err, errs.ErrNotFound) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: %v, want a one-line ErrNotFound", sel, err)
+		}
+	}
+}
+
+// TestAnnotatePerfDataCommand runs 'bpfprof annotate -i perf.data' as a
+// user does: the hot line is marked hottest, bad files fail in one line.
+func TestAnnotatePerfDataCommand(t *testing.T) {
+	file := filepath.Join(perfdataDir, "hot-task.data")
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"annotate", "-i", file, "--jit", "name", testprogs.HotFunc}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var hot string
+	for line := range strings.Lines(stdout.String()) {
+		if strings.HasPrefix(strings.TrimSpace(line), ">1") {
+			hot = line
+			break
+		}
+	}
+	if !strings.Contains(hot, "MARK: hot") {
+		t.Errorf("the hottest line (>1) is %q, want the one marked hot:\n%s", hot, stdout.String())
+	}
+
+	good, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "cut.data")
+	if err := os.WriteFile(bad, good[:len(good)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"annotate", "-i", bad, "name", testprogs.HotFunc},
+		{"annotate", "-i", file, "name", "no_such_program"},
+		{"annotate", "-i", file, "pinned", "/sys/fs/bpf/x"},
+	} {
+		stdout.Reset()
+		stderr.Reset()
+		if code := run(args, &stdout, &stderr); code != 1 || strings.Count(stderr.String(), "\n") != 1 {
+			t.Errorf("%q: exit %d, stderr %q: want exit 1 and one line", args, code, stderr.String())
 		}
 	}
 }
