@@ -5,6 +5,7 @@ import (
 	"debug/dwarf"
 	"debug/elf"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -250,11 +251,20 @@ func (t *dwarfTable) lookup(va uint64) (lines []Line, ok bool) {
 // parseUnit reads a unit's line table and its functions' ranges.
 func (t *dwarfTable) parseUnit(u *dwarfUnit) {
 	u.parsed = true
+	// File names relative to an absolute compilation directory are
+	// joined to it, as addr2line shows them.
+	compDir, _ := u.entry.Val(dwarf.AttrCompDir).(string)
+	abs := func(name string) string {
+		if name != "" && !filepath.IsAbs(name) && filepath.IsAbs(compDir) {
+			return filepath.Join(compDir, name)
+		}
+		return name
+	}
 	if lr, err := t.data.LineReader(u.entry); err == nil && lr != nil {
 		for _, f := range lr.Files() {
 			name := ""
 			if f != nil {
-				name = f.Name
+				name = abs(f.Name)
 			}
 			u.files = append(u.files, name)
 		}
@@ -269,7 +279,7 @@ func (t *dwarfTable) parseUnit(u *dwarfUnit) {
 			if _, ok := index[e.File]; !ok && e.File != nil {
 				// Files defined by the line program itself.
 				index[e.File] = uint32(len(u.files))
-				u.files = append(u.files, e.File.Name)
+				u.files = append(u.files, abs(e.File.Name))
 			}
 			u.rows = append(u.rows, lineRow{addr: e.Address, file: index[e.File], line: uint32(e.Line), col: uint32(e.Column), end: e.EndSequence})
 		}

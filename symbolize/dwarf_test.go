@@ -274,6 +274,35 @@ func TestDWARFOracle(t *testing.T) {
 			t.Error("no address has inlined calls")
 		}
 	})
+	t.Run("relative", func(t *testing.T) {
+		// Compiled from its directory: DWARF holds the file relative
+		// to the compilation directory.
+		src, err := os.ReadFile("testdata/dwarf/prog.c")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sub := filepath.Join(dir, "rel")
+		if err := os.MkdirAll(filepath.Join(sub, "src"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sub, "src", "prog.c"), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command("gcc", "-O2", "-g", "-o", "prog", "src/prog.c")
+		cmd.Dir = sub
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("gcc: %v\n%s", err, out)
+		}
+		bin := filepath.Join(sub, "prog")
+		addrs := oracleAddrs(t, bin, nil, 0)
+		ours := resolveFile(t, bin, nil, cache, addrs)
+		checkOracle(t, bin, ours, addrs)
+		for _, l := range ours {
+			if f := l[len(l)-1].File; f != "" && !filepath.IsAbs(f) {
+				t.Fatalf("file %q is not joined to the compilation directory", f)
+			}
+		}
+	})
 	t.Run("static", func(t *testing.T) {
 		bin := buildProg(t, dir, "prog-static", "-static")
 		addrs := oracleAddrs(t, bin, oracleFunc, 40)
@@ -372,6 +401,33 @@ func TestDWARFOracle(t *testing.T) {
 		}
 		if bad > len(addrs)/100 {
 			t.Errorf("%d of %d addresses misnamed from .gnu_debugdata", bad, len(addrs))
+		}
+	})
+	t.Run("budget", func(t *testing.T) {
+		// Over its budget, the cache drops the least recently used
+		// file's DWARF, and reads it again when needed.
+		a, b := filepath.Join(dir, "prog"), filepath.Join(dir, "prog-full")
+		small := newDWARFCache(1)
+		ta, tb := small.table("a", []string{a}), small.table("b", []string{b})
+		va := oracleAddrs(t, a, func(fn string) bool { return fn == "leaf" }, 0)[0]
+		if _, ok := ta.lookup(va); !ok {
+			t.Fatal("no DWARF for leaf")
+		}
+		heldA := small.Held()
+		if heldA <= 0 || int64(heldA) != ta.bytes.Load() {
+			t.Fatalf("held %d after one file, the table counts %d", heldA, ta.bytes.Load())
+		}
+		if _, ok := tb.lookup(va); !ok {
+			t.Fatal("no DWARF for leaf in the second file")
+		}
+		if ta.bytes.Load() != 0 || int64(small.Held()) != tb.bytes.Load() {
+			t.Errorf("over budget: first file holds %d, cache %d, second file %d; want the first dropped", ta.bytes.Load(), small.Held(), tb.bytes.Load())
+		}
+		if l, ok := ta.lookup(va); !ok || l[len(l)-1].Func != "leaf" {
+			t.Errorf("dropped file read again: %v, %v", l, ok)
+		}
+		if tb.bytes.Load() != 0 {
+			t.Errorf("second file not dropped when the first came back")
 		}
 	})
 	if held := cache.Held(); held <= 0 {
