@@ -52,6 +52,14 @@ const ProbeFunc = "__do_sys_getpid"
 // fails unless each passed having printed GuestMarker. Call it first in the
 // test (before t.Parallel and subtests), from the Test function itself or a
 // helper the Test function calls.
+//
+// The guest is bare: root, one CPU, no PMU, busybox and the static test
+// binary (CGO_ENABLED=0, run in a copy of its package directory holding no
+// other files; testdata objects come from bpfprof.TestdataFS). There is no
+// go toolchain, bpftool or perf, so a guest test must not build binaries or
+// run 'go tool pprof'; re-running the test binary itself (os.Args[0]) works.
+// CPU-bound work is 6-50 times slower than on the host under TCG: keep
+// guest tests short, and wait for conditions, never for fixed times.
 func RequireFentry(tb testing.TB) {
 	tb.Helper()
 	requireFeature(tb, "fentry", &fentryProbe)
