@@ -85,7 +85,7 @@ const capturePoll = 200 * time.Millisecond
 // that loads programs all the time keeps only those it has samples of.
 type capturer struct {
 	ks   KernelSymbols
-	seen func(from int) []*symbolize.Prog // the aggregate's ProgramsSeen
+	seen func(from int) ([]*symbolize.Prog, int) // the aggregate's ProgramsSeen
 
 	work chan uint32   // programs to capture
 	stop chan struct{} // closed to end the worker
@@ -93,7 +93,7 @@ type capturer struct {
 
 	mu       sync.Mutex
 	progs    map[uint32]*capture
-	nseen    int // programs of seen already looked at
+	nseen    int // the from of the next call of seen
 	unloaded []unloadedProg
 }
 
@@ -110,7 +110,7 @@ type unloadedProg struct {
 	at time.Time
 }
 
-func newCapturer(ks KernelSymbols, seen func(int) []*symbolize.Prog) *capturer {
+func newCapturer(ks KernelSymbols, seen func(int) ([]*symbolize.Prog, int)) *capturer {
 	return &capturer{
 		ks:    ks,
 		seen:  seen,
@@ -184,9 +184,12 @@ func (c *capturer) poll() {
 	c.mu.Lock()
 	from := c.nseen
 	c.mu.Unlock()
-	for _, p := range c.seen(from) {
+	progs, next := c.seen(from)
+	c.mu.Lock()
+	c.nseen = next
+	c.mu.Unlock()
+	for _, p := range progs {
 		c.mu.Lock()
-		c.nseen++
 		cp := c.progs[p.ID]
 		if cp != nil {
 			cp.sampled = true

@@ -14,16 +14,20 @@
 // of counts since the previous one: what a view refreshing every second
 // shows. After Close the counts stay readable.
 //
-// A live view, as bpfprof top:
+// A live view, as bpfprof top, shows what happened in each second:
 //
 //	sess, err := session.Open(session.Options{
 //		Sampler: sampler.Options{CallGraph: true}, // every CPU, default event
+//		Window:  time.Minute,                      // bounded memory for hours
+//		Capture: true,                             // listings of programs that unload
 //		Warn:    func(w string) { log.Print(w) },
 //	})
 //	if err != nil {
 //		return err // one line: a missing privilege, an event the machine lacks
 //	}
 //	defer sess.Close()
+//	tr := sess.NewTracker()
+//	defer tr.Close()
 //	sess.Start(ctx)
 //	tick := time.NewTicker(time.Second)
 //	defer tick.Stop()
@@ -32,10 +36,15 @@
 //		case <-sess.Done():
 //			return sess.Err()
 //		case <-tick.C:
-//			snap := sess.Snapshot()
-//			show(snap.Programs, sess.Stats())
+//			d := tr.Next() // this second's counts: programs, lines, JIT addresses, stacks
+//			rows := session.JoinPrograms(progs, rates, d.Programs) // with bpfprog's run stats
+//			show(rows, aggregate.Payers(d.Stacks), sess.Stats())
 //		}
 //	}
+//
+// For one program's listing, annotate.CountsFromDelta(d, id) (or
+// CountsFromSnapshot) gives its heat and sess.Program(id) its instructions,
+// captured when it loaded or was first sampled.
 //
 // A recording, as bpfprof record, runs until its context ends and then
 // builds its output from the final Snapshot:

@@ -47,6 +47,12 @@ type Options struct {
 	// which saves a live view that shows only kernel and BPF frames (top)
 	// seconds at start and most of its memory. Comm names stay unknown.
 	NoUserSymbols bool
+	// Window, if not 0, makes the session keep only what was sampled in
+	// about the last Window (aggregate.Options.Window): for a live view
+	// that runs for hours over processes and programs that come and go.
+	// Trackers' Deltas stay exact; Snapshots then cover the window. 0
+	// keeps everything, as a recording must.
+	Window time.Duration
 	// NoPrivilegeCheck skips the check of privileges before opening:
 	// Open then fails with whatever perf_event_open says.
 	NoPrivilegeCheck bool
@@ -173,6 +179,7 @@ func Open(opts Options) (_ *Session, err error) {
 		Resolver:  s.sym,
 		CallGraph: opts.Sampler.CallGraph,
 		BPFOnly:   opts.BPFOnly,
+		Window:    opts.Window,
 	}); err != nil {
 		return nil, err
 	}
@@ -326,7 +333,8 @@ func (s *Session) Snapshot() *aggregate.Snapshot { return s.agg.Snapshot() }
 // NewTracker returns a Tracker whose first Delta holds everything counted
 // so far, and each later one what was counted since the one before: per
 // program, source line, JIT address and stack (aggregate.Payers sums a
-// Delta's stacks by process and CPU). Each consumer takes its own.
+// Delta's stacks by process and CPU). Each consumer takes its own, and
+// closes it when done.
 func (s *Session) NewTracker() *aggregate.Tracker { return s.agg.NewTracker() }
 
 // Program returns what a listing of BPF program id needs (its instructions,

@@ -173,7 +173,11 @@ func top(ctx context.Context, cfg *topConfig, stdout, stderr io.Writer) (err err
 		// Top shows kernel and BPF frames only: user-space symbols
 		// would cost seconds at start and most of its memory.
 		NoUserSymbols: true,
-		Warn:          func(w string) { logf("%s", w) },
+		// Top reads per-second Deltas: what was not sampled for a
+		// minute can go, so that hours of process and program churn
+		// keep memory flat.
+		Window: time.Minute,
+		Warn:   func(w string) { logf("%s", w) },
 	})
 	switch {
 	case err != nil && cfg.eventSet:

@@ -17,6 +17,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/symbolize"
@@ -68,6 +69,14 @@ type Options struct {
 	CallGraph bool
 	// BPFOnly keeps only samples with at least one BPF frame in their stack.
 	BPFOnly bool
+	// Window, if not 0, bounds what a live view keeps: a stack not
+	// sampled for Window (on the samples' clock) is dropped, and so are
+	// the locations, programs, lines and addresses that only such stacks
+	// used. Snapshots then hold the stacks sampled in about the last
+	// Window (up to 1.5 Window: the Aggregator compacts every half
+	// Window), with their counts since they were first seen. 0 keeps
+	// everything, as a recording does.
+	Window time.Duration
 }
 
 // Aggregator counts the samples it receives by stack and labels. It is a
@@ -81,6 +90,7 @@ type Aggregator struct {
 	timer     SampleTimer // res, if it is one
 	callGraph bool
 	bpfOnly   bool
+	window    uint64 // Options.Window in ns; 0 keeps everything
 
 	// hmu serialises HandleRecord, whose scratch space and caches below
 	// are not shared.
@@ -115,6 +125,11 @@ type Aggregator struct {
 	lastStacks []Stack
 	touched    []uint32
 	arena      []uint32
+	// trackers are the Trackers taken, whose counts of the previous
+	// Delta a compaction renumbers with the counts it keeps.
+	trackers []*Tracker
+	// compactAt is the sample time of the next compaction by the Window.
+	compactAt  uint64
 	counters   Counters
 	start, end uint64
 }
@@ -156,6 +171,7 @@ type procCache struct {
 type progCount struct {
 	prog                *symbolize.Prog
 	samples, self, time uint64
+	seq                 int // the order first seen, for ProgramsSeen
 }
 
 type lineCount struct {
@@ -180,7 +196,8 @@ type stackCount struct {
 	comm          uint32 // index into comms
 	prog          uint32 // index+1 into progs, 0 without a BPF frame
 	count, period uint64
-	touched       bool // in Aggregator.touched
+	last          uint64 // time of the latest sample
+	touched       bool   // in Aggregator.touched
 }
 
 // New returns an Aggregator. It fails only without a Resolver.
@@ -194,6 +211,7 @@ func New(opts Options) (*Aggregator, error) {
 		timer:      timer,
 		callGraph:  opts.CallGraph,
 		bpfOnly:    opts.BPFOnly,
+		window:     uint64(max(opts.Window, 0)),
 		locIndex:   make(map[locKey]uint32),
 		progIndex:  make(map[*symbolize.Prog]uint32),
 		lineIndex:  make(map[lineKey]uint32),
@@ -438,11 +456,13 @@ func (a *Aggregator) sample(s *sampler.Sample) {
 		st := &a.stacks[i]
 		st.count++
 		st.period += s.Period
+		st.last = max(st.last, s.Time)
 		if !st.touched && int(i) < len(a.lastStacks) {
 			st.touched = true
 			a.touched = append(a.touched, i)
 		}
 		a.counters.Kept++
+		a.maybeCompact()
 		return
 	}
 	a.stackIndex[string(a.keybuf)] = uint32(len(a.stacks))
@@ -455,8 +475,10 @@ func (a *Aggregator) sample(s *sampler.Sample) {
 		prog:   prog,
 		count:  1,
 		period: s.Period,
+		last:   s.Time,
 	})
 	a.counters.Kept++
+	a.maybeCompact()
 }
 
 // User code runs at or above minUserAddr, as the kernel never maps page
@@ -522,7 +544,7 @@ func (a *Aggregator) intern(f *symbolize.Frame, pid uint32) uint32 {
 	if f.Kind == symbolize.KindBPF && f.Prog != nil {
 		p, ok := a.progIndex[f.Prog]
 		if !ok {
-			a.progs = append(a.progs, progCount{prog: f.Prog})
+			a.progs = append(a.progs, progCount{prog: f.Prog, seq: a.counters.ProgramsSeen})
 			p = uint32(len(a.progs))
 			a.progIndex[f.Prog] = p
 			a.counters.ProgramsSeen++
@@ -660,17 +682,15 @@ func sortLines(ls []Line) {
 }
 
 // ProgramsSeen returns the BPF programs seen in samples, in the order first
-// seen, from the from-th on (0 for all): a consumer that remembers how many
-// it got asks only for the new ones.
-func (a *Aggregator) ProgramsSeen(from int) []*symbolize.Prog {
+// seen, from the from-th on (0 for all), and the from of the next call: a
+// consumer that keeps it asks only for the new ones. With a Window,
+// programs dropped meanwhile are left out.
+func (a *Aggregator) ProgramsSeen(from int) (progs []*symbolize.Prog, next int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if from >= len(a.progs) {
-		return nil
+	i, _ := slices.BinarySearchFunc(a.progs, from, func(p progCount, seq int) int { return cmp.Compare(p.seq, seq) })
+	for _, p := range a.progs[i:] {
+		progs = append(progs, p.prog)
 	}
-	ps := make([]*symbolize.Prog, 0, len(a.progs)-from)
-	for _, p := range a.progs[from:] {
-		ps = append(ps, p.prog)
-	}
-	return ps
+	return progs, a.counters.ProgramsSeen
 }

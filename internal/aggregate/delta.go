@@ -1,6 +1,7 @@
 package aggregate
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/bpfprof/bpfprof/symbolize"
@@ -35,7 +36,8 @@ func (d *Delta) Location(id uint32) *symbolize.Frame { return &d.Locations[id-1]
 // stack, program, line and address), never old Snapshots, so a view that
 // asks every second for hours holds no more than the Aggregator does. Each
 // consumer takes its own Tracker; Next may be called from one goroutine at
-// a time.
+// a time. The previous counts are guarded by the Aggregator's lock, so that
+// a compaction (Options.Window) can renumber them.
 type Tracker struct {
 	a  *Aggregator
 	mu sync.Mutex
@@ -53,8 +55,23 @@ type pair struct{ n, period uint64 }
 type triple struct{ samples, self, period uint64 }
 
 // NewTracker returns a Tracker whose first Delta holds everything counted
-// so far.
-func (a *Aggregator) NewTracker() *Tracker { return &Tracker{a: a} }
+// so far. Close it when done with it: the Aggregator keeps its Trackers'
+// counts in step when Options.Window drops entries.
+func (a *Aggregator) NewTracker() *Tracker {
+	t := &Tracker{a: a}
+	a.mu.Lock()
+	a.trackers = append(a.trackers, t)
+	a.mu.Unlock()
+	return t
+}
+
+// Close lets the Aggregator forget the Tracker.
+func (t *Tracker) Close() {
+	a := t.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.trackers = slices.DeleteFunc(a.trackers, func(x *Tracker) bool { return x == t })
+}
 
 // Next returns what was counted since the previous Next (since the
 // Aggregator began, the first time). It takes the Aggregator's lock for one
@@ -157,5 +174,6 @@ func (c Counters) sub(o Counters) Counters {
 		ProgLoads:    c.ProgLoads - o.ProgLoads,
 		ProgUnloads:  c.ProgUnloads - o.ProgUnloads,
 		ProgramsSeen: c.ProgramsSeen - o.ProgramsSeen,
+		Expired:      c.Expired - o.Expired,
 	}
 }

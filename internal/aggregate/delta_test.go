@@ -240,18 +240,18 @@ func BenchmarkDelta100k(b *testing.B) {
 
 func TestProgramsSeen(t *testing.T) {
 	a := newAggregator(t, aggregate.Options{CallGraph: true})
-	if ps := a.ProgramsSeen(0); len(ps) != 0 {
-		t.Fatalf("programs before any sample: %v", ps)
+	if ps, next := a.ProgramsSeen(0); len(ps) != 0 || next != 0 {
+		t.Fatalf("programs before any sample: %v, next %d", ps, next)
 	}
 	feed(a, aggregatetest.Records())
-	all := a.ProgramsSeen(0)
-	if len(all) != 3 || all[0].ID != 42 || all[1].ID != 57 || all[2].ID != 61 {
-		t.Fatalf("programs seen %v, want 42, 57, 61 in that order", all)
+	all, next := a.ProgramsSeen(0)
+	if len(all) != 3 || all[0].ID != 42 || all[1].ID != 57 || all[2].ID != 61 || next != 3 {
+		t.Fatalf("programs seen %v, next %d; want 42, 57, 61 in that order, next 3", all, next)
 	}
-	if ps := a.ProgramsSeen(2); len(ps) != 1 || ps[0].ID != 61 {
-		t.Errorf("programs from 2: %v", ps)
+	if ps, next := a.ProgramsSeen(2); len(ps) != 1 || ps[0].ID != 61 || next != 3 {
+		t.Errorf("programs from 2: %v, next %d", ps, next)
 	}
-	if ps := a.ProgramsSeen(5); ps != nil {
-		t.Errorf("programs from 5: %v", ps)
+	if ps, next := a.ProgramsSeen(5); ps != nil || next != 3 {
+		t.Errorf("programs from 5: %v, next %d", ps, next)
 	}
 }

@@ -26,6 +26,8 @@ type Counters struct {
 	ProgLoads, ProgUnloads uint64
 	// ProgramsSeen is the number of distinct BPF programs seen in samples.
 	ProgramsSeen int
+	// Expired counts the stacks dropped by Options.Window.
+	Expired uint64
 }
 
 // Snapshot is an immutable copy of an Aggregator's counts. Its slices, and
