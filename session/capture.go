@@ -86,6 +86,9 @@ const capturePoll = 200 * time.Millisecond
 type capturer struct {
 	ks   KernelSymbols
 	seen func(from int) ([]*symbolize.Prog, int) // the aggregate's ProgramsSeen
+	// capture and now are Capture and time.Now, or fakes in tests.
+	capture func(id uint32, ks KernelSymbols) (*annotate.Program, error)
+	now     func() time.Time
 
 	work chan uint32   // programs to capture
 	stop chan struct{} // closed to end the worker
@@ -112,12 +115,14 @@ type unloadedProg struct {
 
 func newCapturer(ks KernelSymbols, seen func(int) ([]*symbolize.Prog, int)) *capturer {
 	return &capturer{
-		ks:    ks,
-		seen:  seen,
-		work:  make(chan uint32, 256),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		progs: map[uint32]*capture{},
+		ks:      ks,
+		seen:    seen,
+		capture: Capture,
+		now:     time.Now,
+		work:    make(chan uint32, 256),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+		progs:   map[uint32]*capture{},
 	}
 }
 
@@ -139,7 +144,7 @@ func (c *capturer) HandleRecord(r sampler.Record) {
 		}
 	case sampler.BPFEventProgUnload:
 		c.mu.Lock()
-		c.unloaded = append(c.unloaded, unloadedProg{ev.ProgID, time.Now()})
+		c.unloaded = append(c.unloaded, unloadedProg{ev.ProgID, c.now()})
 		c.mu.Unlock()
 	}
 }
@@ -204,7 +209,7 @@ func (c *capturer) poll() {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	now := time.Now()
+	now := c.now()
 	n := 0
 	for _, u := range c.unloaded {
 		if now.Sub(u.at) < captureRetention {
@@ -229,7 +234,7 @@ func (c *capturer) captureOnce(id uint32, tag string) *capture {
 	}
 	ks := c.ks
 	c.mu.Unlock()
-	prog, err := Capture(id, ks)
+	prog, err := c.capture(id, ks)
 	if err == nil && tag != "" && prog.Tag != tag {
 		prog, err = nil, errs.New(errs.ErrNotFound, fmt.Sprintf("BPF program %d unloaded before its instructions were read; the id now names another program", id))
 	}
@@ -250,7 +255,11 @@ func (c *capturer) program(id uint32) (*annotate.Program, error) {
 	cp := c.progs[id]
 	c.mu.Unlock()
 	if cp == nil || cp.prog == nil {
-		cp = c.captureOnce(id, "")
+		tag := ""
+		if cp != nil {
+			tag = cp.tag // the samples' program, not whatever has the id now
+		}
+		cp = c.captureOnce(id, tag)
 	}
 	if cp.err != nil && errors.Is(cp.err, errs.ErrNotFound) {
 		return nil, errs.New(errs.ErrNotFound, fmt.Sprintf("BPF program %d unloaded before its instructions could be read", id))

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpfprof/bpfprof/annotate"
 	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
 	"github.com/bpfprof/bpfprof/internal/testutil"
@@ -108,5 +109,73 @@ func TestCaptureOutlivesProgram(t *testing.T) {
 	}
 	if _, err := sess.Program(1<<31 - 1); !errors.Is(err, errs.ErrNotFound) {
 		t.Errorf("program never loaded: %v, want ErrNotFound", err)
+	}
+}
+
+// TestCapturer follows programs through loads, samples and unloads with a
+// fake kernel: captured once, kept while sampled, dropped a while after an
+// unload without samples, and a reused id is not taken for the program.
+func TestCapturer(t *testing.T) {
+	loaded := map[uint32]string{1: "aaaa", 2: "bbbb", 3: "cccc"} // id → tag
+	captures := map[uint32]int{}
+	var seen []*symbolize.Prog
+	now := time.Unix(1000, 0)
+	c := newCapturer(nil, func(from int) ([]*symbolize.Prog, int) { return seen[min(from, len(seen)):], len(seen) })
+	c.now = func() time.Time { return now }
+	c.capture = func(id uint32, _ KernelSymbols) (*annotate.Program, error) {
+		tag, ok := loaded[id]
+		if !ok {
+			return nil, errs.New(errs.ErrNotFound, "not loaded")
+		}
+		captures[id]++
+		return &annotate.Program{ID: id, Tag: tag}, nil
+	}
+	event := func(typ sampler.BPFEventType, id uint32) {
+		c.HandleRecord(&sampler.BPFEvent{Type: typ, ProgID: id})
+		if typ == sampler.BPFEventProgLoad {
+			c.captureOnce(<-c.work, "")
+		}
+	}
+
+	// 1 loads and unloads unsampled; 2 loads, is sampled, unloads.
+	event(sampler.BPFEventProgLoad, 1)
+	event(sampler.BPFEventProgLoad, 2)
+	seen = append(seen, &symbolize.Prog{ID: 2, Tag: "bbbb"})
+	c.poll()
+	delete(loaded, 1)
+	delete(loaded, 2)
+	event(sampler.BPFEventProgUnload, 1)
+	event(sampler.BPFEventProgUnload, 2)
+	c.poll()
+	if p, err := c.program(1); err != nil || p.Tag != "aaaa" {
+		t.Errorf("program 1 right after its unload: %+v, %v", p, err)
+	}
+	now = now.Add(captureRetention + time.Second)
+	c.poll()
+	if _, err := c.program(1); !errors.Is(err, errs.ErrNotFound) {
+		t.Errorf("program 1, unsampled, after the retention: %v, want ErrNotFound", err)
+	}
+	if p, err := c.program(2); err != nil || p.Tag != "bbbb" {
+		t.Errorf("program 2, sampled, after its unload: %+v, %v", p, err)
+	}
+	if captures[1] != 1 || captures[2] != 1 {
+		t.Errorf("captures %v, want one of each", captures)
+	}
+
+	// 4 is first seen in samples with a tag that id 4 no longer has.
+	loaded[4] = "dddd"
+	seen = append(seen, &symbolize.Prog{ID: 4, Tag: "eeee"}, &symbolize.Prog{ID: 3, Tag: "cccc"})
+	c.poll()
+	if p, err := c.program(3); err != nil || p.Tag != "cccc" {
+		t.Errorf("program 3, first seen in samples: %+v, %v", p, err)
+	}
+	c.mu.Lock()
+	cp := c.progs[4]
+	c.mu.Unlock()
+	if cp == nil || cp.prog != nil || !errors.Is(cp.err, errs.ErrNotFound) {
+		t.Errorf("program 4 captured under a reused id: %+v", cp)
+	}
+	if p, err := c.program(4); err == nil {
+		t.Errorf("program 4 asked for: %+v, the program that reuses its id", p)
 	}
 }
