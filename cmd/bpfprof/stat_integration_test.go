@@ -6,10 +6,12 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,8 +31,12 @@ import (
 )
 
 // TestStatHelperProcess runs a program BPF_PROG_TEST_RUN times when started
-// by a stat test as its command: BPFPROF_STAT_RUN=ID:N.
+// by a stat test as its command: BPFPROF_STAT_RUN=ID:N; or, with
+// BPFPROF_STAT_ARGS, bpfprof stat with those arguments.
 func TestStatHelperProcess(t *testing.T) {
+	if args, ok := os.LookupEnv("BPFPROF_STAT_ARGS"); ok {
+		os.Exit(run(append([]string{"stat"}, strings.Fields(args)...), os.Stdout, os.Stderr))
+	}
 	spec := os.Getenv("BPFPROF_STAT_RUN")
 	if spec == "" {
 		t.Skip("helper process of the stat tests")
@@ -533,5 +539,30 @@ func TestStatRepeatSortTop(t *testing.T) {
 		if !strings.HasSuffix(r[0], fmt.Sprintf("-%d", first)) {
 			t.Errorf("row of %s, want only program %d (--sort id --top 1)", r[0], first)
 		}
+	}
+}
+
+// TestStatWithoutRoot: without privileges, one line naming the missing
+// capability and exit 1.
+func TestStatWithoutRoot(t *testing.T) {
+	testutil.RequireRoot(t, "run bpfprof as another user")
+	bin := testutil.WorldExecutableSelf(t)
+	cmd := exec.Command(bin, "-test.run=^TestStatHelperProcess$")
+	cmd.Env = append(os.Environ(), "BPFPROF_STAT_ARGS=-d 1")
+	cmd.Dir = filepath.Dir(bin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1; stderr %q", err, stderr.String())
+	}
+	msg := stderr.String()
+	if strings.Count(msg, "\n") != 1 || !strings.HasPrefix(msg, "bpfprof stat: ") || !strings.Contains(msg, "CAP_SYS_ADMIN") {
+		t.Errorf("stderr %q, want one line naming CAP_SYS_ADMIN", msg)
+	}
+	if stdout.Len() != 0 {
+		t.Errorf("stdout %q, want nothing", stdout.String())
 	}
 }
