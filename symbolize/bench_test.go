@@ -2,11 +2,13 @@ package symbolize
 
 import (
 	"bytes"
+	"debug/elf"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -400,4 +402,74 @@ func BenchmarkBuildImage(b *testing.B) {
 	for b.Loop() {
 		buildImage(info, nil)
 	}
+}
+
+// bigELF writes, once per test binary, an ELF file of about n function
+// symbols (24 bytes each and a 20-byte name): a stand-in for a large
+// binary whose symbols take long to load.
+var bigELF = sync.OnceValues(func() (string, error) {
+	const n = 4 << 20
+	syms := make([]testSym, n)
+	for i := range syms {
+		syms[i] = testSym{name: fmt.Sprintf("func_%014d", i), typ: elf.STT_FUNC, shndx: 1, value: 0x400000 + uint64(i)*16, size: 16}
+	}
+	data := writeTestELF([]testSection{{name: ".text", typ: elf.SHT_PROGBITS, addr: 0x400000, data: make([]byte, 4096)}}, syms)
+	f, err := os.CreateTemp("", "bpfprof-big-*.elf")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	_, err = f.Write(data)
+	return f.Name(), err
+})
+
+// BenchmarkUserDuringLoad measures the worst latency of User for a
+// process whose symbols are loaded, on one goroutine, while another
+// goroutine's User loads the symbols of a large ELF file (about 200 MB of
+// symbol table) for the first time: reading a file must not hold the lock
+// every lookup takes.
+func BenchmarkUserDuringLoad(b *testing.B) {
+	big, err := bigELF()
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.Remove(big) })
+	if fi, err := os.Stat(big); err == nil {
+		b.Logf("%s: %d MB", big, fi.Size()>>20)
+	}
+	lib := abs(b, "testdata/libtiny.so")
+	var worst time.Duration
+	lookups := 0
+	for b.Loop() {
+		dir := fakeProc(b)
+		fakeProcess(b, dir, 100, "small", fmt.Sprintf("7f0000001000-7f0000002000 r-xp 00001000 fd:01 11 %s\n", lib))
+		fakeProcess(b, dir, 200, "big", fmt.Sprintf("400000-401000 r-xp 00000000 fd:01 12 %s\n", big))
+		s, err := newSymbolizer(Options{ProcDir: dir, PIDs: []int{100, 200}}, &fakeProgs{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.User(100, 0x7f0000001004, 0) // warm
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.User(200, 0x400010, 0)
+		}()
+	loop:
+		for {
+			select {
+			case <-done:
+				break loop
+			default:
+			}
+			start := time.Now()
+			s.User(100, 0x7f0000001004, 0)
+			worst = max(worst, time.Since(start))
+			lookups++
+		}
+		s.Close()
+	}
+	// On a loaded machine the worst latency is the scheduler's too; the
+	// lookups done during the loads tell whether they waited for it.
+	b.ReportMetric(float64(worst.Microseconds()), "worst-µs")
+	b.ReportMetric(float64(lookups)/float64(b.N), "lookups/load")
 }

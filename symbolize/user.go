@@ -42,6 +42,8 @@ type object struct {
 	// buildID is the one an MMAP2 record gave, if any.
 	buildID string
 	loaded  bool
+	// loading is closed when a load that released the lock ends.
+	loading chan struct{}
 	syms    *objSyms // nil when unreadable
 	// unknown holds the names of addresses without a symbol,
 	// "libfoo.so+0x1234" (file offset), made once each.
@@ -318,9 +320,7 @@ func sinceRead(p *process) time.Duration { return time.Since(p.lastRead) }
 // userLocked.
 func (s *Symbolizer) userFrameLocked(m *userMap, addr uint64) (fr Frame, dw *dwarfTable, va uint64, named bool) {
 	o := m.obj
-	if !o.loaded {
-		s.loadObjectLocked(o)
-	}
+	s.loadObjectLocked(o)
 	fr = Frame{Kind: KindUser, Addr: addr, Mapping: m.mappingLocked()}
 	off := addr - m.start + m.pgoff
 	if o.syms != nil {
@@ -351,13 +351,27 @@ func (o *object) unknownName(off uint64) string {
 	return n
 }
 
-// loadObjectLocked reads the symbols of an object: through
+// loadObjectLocked reads the symbols of an object, once: through
 // /proc/PID/map_files (the very file mapped, even if deleted or replaced
 // since), else /proc/PID/root/PATH (the process's mount namespace), else
 // PATH. Files with a build ID already loaded are not parsed again.
+//
+// s.mu must be held; it is released while the file is read and parsed
+// (seconds for a large binary), so that lookups in other objects, and
+// records, do not wait for it. A second caller for the same object waits
+// for the first one's result.
 func (s *Symbolizer) loadObjectLocked(o *object) {
-	o.loaded = true
+	for o.loading != nil {
+		ch := o.loading
+		s.mu.Unlock()
+		<-ch
+		s.mu.Lock()
+	}
+	if o.loaded {
+		return
+	}
 	if o.special {
+		o.loaded = true
 		if o.path == "[vdso]" && (s.opts.Offline == nil || s.opts.Offline.KernelSymbols) {
 			o.syms = s.vdsoLocked()
 		}
@@ -371,6 +385,36 @@ func (s *Symbolizer) loadObjectLocked(o *object) {
 	if !o.deleted {
 		paths = append(paths, o.path)
 	}
+	done := make(chan struct{})
+	o.loading = done
+	snap := *o // what reading needs, as it is now
+	s.mu.Unlock()
+	syms := s.readObject(&snap, paths)
+	s.mu.Lock()
+	o.loading = nil
+	close(done)
+	o.loaded = true
+	if syms == nil || s.closed {
+		return
+	}
+	if syms.buildID != "" {
+		if c := s.symsByID[syms.buildID]; c != nil {
+			syms = c // loaded meanwhile for another object
+		} else {
+			s.symsByID[syms.buildID] = syms
+		}
+	}
+	o.syms = syms
+}
+
+// readObject reads the symbols of o from the first of paths that is its
+// file. It runs without s.mu.
+func (s *Symbolizer) readObject(o *object, paths []string) *objSyms {
+	cached := func(id string) *objSyms {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.symsByID[id]
+	}
 	for _, p := range paths {
 		f, err := os.Open(p)
 		if err != nil {
@@ -380,17 +424,14 @@ func (s *Symbolizer) loadObjectLocked(o *object) {
 		if o.deleted {
 			src.path = "" // its debug link is not beside the deleted path
 		}
-		syms, err := loadELFFrom(f, src, func(id string) *objSyms { return s.symsByID[id] })
+		syms, err := loadELFFrom(f, src, cached)
 		f.Close()
 		if err != nil || !s.offlineMatch(o, syms) {
 			continue
 		}
-		if syms.buildID != "" && s.symsByID[syms.buildID] == nil {
-			s.symsByID[syms.buildID] = syms
-		}
-		o.syms = syms
-		return
+		return syms
 	}
+	return nil
 }
 
 // offlineMatch reports whether a file found on this machine is the one a
