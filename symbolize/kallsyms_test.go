@@ -3,6 +3,7 @@ package symbolize
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -197,4 +198,50 @@ func FuzzKallsyms(f *testing.F) {
 		kt.frame(0)
 		kt.frame(^uint64(0))
 	})
+}
+
+// TestKernelModuleLoaded: a module loaded after New is named once an
+// address in it is met (kallsyms read again, on another goroutine), and
+// kallsyms is read again at most once per interval.
+func TestKernelModuleLoaded(t *testing.T) {
+	dir := fakeProc(t)
+	s, err := newSymbolizer(Options{ProcDir: dir, NoBPF: true, PIDs: []int{}}, &fakeProgs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const addr = 0xffffffffc0700010
+	if f := s.Kernel(addr, 0); f.Func != unknownFunc {
+		t.Fatalf("before the module: %+v", f)
+	}
+	// That lookup read kallsyms again and found nothing new; the module
+	// loads now.
+	s.bg.Wait()
+	data, err := os.ReadFile(filepath.Join(dir, "kallsyms"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = append(data, "ffffffffc0700000 t newmod_func\t[newmod]\n"...)
+	if err := os.WriteFile(filepath.Join(dir, "kallsyms"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Rate-limited: not read again yet.
+	if f := s.Kernel(addr, 0); f.Func != unknownFunc || s.kernelReloads() != 1 {
+		t.Fatalf("read again within the interval: %+v, %d reads", f, s.kernelReloads())
+	}
+	s.kernRefreshed.Store(1) // the interval has passed
+	s.Kernel(addr, 0)
+	s.bg.Wait()
+	if f := s.Kernel(addr, 0); f.Func != "newmod_func" || f.Offset != 0x10 || f.Mapping == nil || f.Mapping.File != "[newmod]" {
+		t.Errorf("after the module loaded: %+v %+v", f, f.Mapping)
+	}
+	if n := s.kernelReloads(); n != 2 {
+		t.Errorf("%d reads of kallsyms, want 2", n)
+	}
+}
+
+func (s *Symbolizer) kernelReloads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kernReloads
 }

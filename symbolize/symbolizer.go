@@ -98,6 +98,13 @@ type Symbolizer struct {
 
 	// pf reads program info ahead of PROG_LOAD records (Prefetch).
 	pf prefetcher
+	// kernRefreshed is when kallsyms was last read again (UnixNano),
+	// kernRefreshEvery the least time between two reads, kernReloads
+	// how many were started; bg counts the goroutines reading it.
+	kernRefreshed    atomic.Int64
+	kernRefreshEvery time.Duration
+	kernReloads      int
+	bg               sync.WaitGroup
 }
 
 // progEntry is one BPF program the Symbolizer has seen.
@@ -159,15 +166,16 @@ func (kernelProgs) info(id uint32) (*progInfo, error)    { return readProgInfo(i
 
 func newSymbolizer(opts Options, src progSource) (*Symbolizer, error) {
 	s := &Symbolizer{
-		src:      src,
-		opts:     opts,
-		procDir:  opts.ProcDir,
-		progs:    map[uint32]*progEntry{},
-		bpfIdx:   newBPFIndex(),
-		procs:    map[uint32]*process{},
-		objs:     map[objKey]*object{},
-		symsByID: map[string]*objSyms{},
-		strs:     map[string]string{},
+		src:              src,
+		opts:             opts,
+		procDir:          opts.ProcDir,
+		kernRefreshEvery: kernelRefreshInterval,
+		progs:            map[uint32]*progEntry{},
+		bpfIdx:           newBPFIndex(),
+		procs:            map[uint32]*process{},
+		objs:             map[objKey]*object{},
+		symsByID:         map[string]*objSyms{},
+		strs:             map[string]string{},
 	}
 	if s.procDir == "" {
 		s.procDir = "/proc"
@@ -275,6 +283,10 @@ func osErr(err error) error {
 func (s *Symbolizer) Close() error {
 	s.pf.close()
 	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.bg.Wait()
+	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
 	empty := &kernelTable{regions: []kernelRegion{{}}}
@@ -328,7 +340,47 @@ func (s *Symbolizer) Kernel(addr, time uint64) Frame {
 			return r.fn.frame(addr)
 		}
 	}
+	s.refreshKernel(addr)
 	return Frame{Kind: KindKernel, Addr: addr, Func: unknownFunc, Mapping: k.kernelMapping()}
+}
+
+// kernelRefreshInterval rate-limits the re-reading of kallsyms and
+// modules for kernel addresses in no known symbol.
+const kernelRefreshInterval = 10 * time.Second
+
+// refreshKernel re-reads /proc/kallsyms and /proc/modules for an address
+// in the kernel half that no symbol holds, as perf does on the MMAP of a
+// module: a module loaded since the start. It does so at most once per
+// kernelRefreshInterval and on a goroutine of its own, so that the sample
+// that asked waits for nothing; later samples get the names.
+func (s *Symbolizer) refreshKernel(addr uint64) {
+	if s.opts.Offline != nil || !KernelAddr(addr) {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := s.kernRefreshed.Load()
+	if last != 0 && now-last < int64(s.kernRefreshEvery) || !s.kernRefreshed.CompareAndSwap(last, now) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	s.kernReloads++
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		kt, err := loadKernelTable(s.procDir, s.opts.ProcDir == "")
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if !s.closed && !kt.restricted {
+			s.kern.Store(kt)
+		}
+	}()
 }
 
 // SampleTime tells the Symbolizer the time of a sample whose frames are
