@@ -126,8 +126,9 @@ type Details struct {
 	Memlock       uint64
 	BTFID         uint32
 	Maps          []Map
-	// Listing is nil when the program has no BTF line info; ListingNote
-	// then says why.
+	// Listing is nil when the program's code could not be read;
+	// ListingNote says why, or what the listing lacks (source lines
+	// without BTF, machine code without a JIT image).
 	Listing     *Listing
 	ListingNote string
 }

@@ -242,6 +242,10 @@ func (m *Model) tableHeight() int {
 
 func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 	k := &m.keys
+	if msg.String() == "ctrl+c" {
+		// Ctrl-C quits from anywhere, also while typing a filter.
+		return tea.Quit
+	}
 	if m.filtering {
 		m.filterKey(msg)
 		return nil
@@ -352,9 +356,6 @@ func (m *Model) filterKey(msg tea.KeyPressMsg) {
 			m.filter = string(r[:len(r)-1])
 		}
 	case "ctrl+u":
-		m.filter = ""
-	case "ctrl+c":
-		m.filtering = false
 		m.filter = ""
 	default:
 		if msg.Text != "" {

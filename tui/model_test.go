@@ -132,10 +132,15 @@ func TestFilter(t *testing.T) {
 	if m.filter != "" || m.filtering || len(m.rows) != 6 {
 		t.Errorf("esc while typing: filter %q, filtering %v, %d rows", m.filter, m.filtering, len(m.rows))
 	}
-	// q while typing is text, not quit.
+	// q while typing is text, not quit; Ctrl-C quits.
 	press(m, "/")
 	if cmd := press(m, "q"); cmd != nil || m.filter != "q" {
 		t.Errorf("q while filtering: cmd %v, filter %q", cmd, m.filter)
+	}
+	if cmd := press(m, "ctrl+c"); cmd == nil {
+		t.Error("ctrl+c while filtering did not quit")
+	} else if _, ok := cmd().(tea.QuitMsg); !ok {
+		t.Error("ctrl+c while filtering did not quit")
 	}
 }
 

@@ -566,6 +566,9 @@ func (v *programView) listing(m *Model) []string {
 	st := &m.styles
 	d := v.details
 	head := fmt.Sprintf("%s view  %6s %6s  (tab: source/xlated/JIT, x: expand, H: hottest, n/N: next/prev hot)", v.mode, "%", "samples")
+	if d != nil && d.Listing != nil && d.ListingNote != "" {
+		head = fmt.Sprintf("%s view  %6s %6s  %s", v.mode, "%", "samples", d.ListingNote)
+	}
 	out := []string{st.TableHeader.Render(fit(head, m.width, false))}
 	switch {
 	case d == nil:

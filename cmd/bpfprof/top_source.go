@@ -289,7 +289,7 @@ func (s *liveSource) Details(_ context.Context, id uint32) (*tui.Details, error)
 		d.Maps = append(d.Maps, tui.Map{ID: m, Name: mf.name, Type: mf.typ, MaxEntries: mf.maxEntries, Memlock: mf.memlock})
 	}
 	d.Listing, d.ListingNote = listing(id, names)
-	if d.Listing == nil && s.logf != nil {
+	if d.ListingNote != "" && s.logf != nil {
 		s.logf("program %d: no listing: %s", id, d.ListingNote)
 	}
 	return d, nil
@@ -315,14 +315,9 @@ func listing(id uint32, mapNames map[uint32]string) (*tui.Listing, string) {
 	if err != nil {
 		return nil, err.Error()
 	}
-	if len(ap.Lines) == 0 {
-		note := "the program has no BTF line info: no source to annotate"
-		if len(al.Notes) > 0 {
-			note = strings.Join(al.Notes, "; ")
-		}
-		return nil, note
-	}
-	return tuiListing(al), ""
+	// Whatever the program lacks (line info, JIT image) the notes say;
+	// the rest is listed.
+	return tuiListing(al), strings.Join(al.Notes, "; ")
 }
 
 // tuiListing turns an annotate listing into the TUI's: one source line per
@@ -333,7 +328,7 @@ func tuiListing(al *annotate.Listing) *tui.Listing {
 	for _, fn := range al.Functions {
 		tf := tui.Func{Name: fn.Name}
 		for _, b := range fn.Blocks {
-			var sl tui.SourceLine
+			sl := tui.SourceLine{Text: "(no source line)"}
 			if b.Source != nil {
 				sl = tui.SourceLine{LineKey: tui.LineKey{File: b.Source.File, Line: b.Source.Line}, Text: b.Source.Text}
 			}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpfprof/bpfprof/annotate"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
 
@@ -118,5 +119,48 @@ func TestTopBatch(t *testing.T) {
 		if !slices.Contains(names, n) {
 			t.Errorf("no %s row:\n%s", n, stdout.String())
 		}
+	}
+}
+
+// tuiListing joins the blocks of one line that follow each other, puts
+// each block's machine code under its first instruction, and keeps code
+// without a source line.
+func TestTUIListing(t *testing.T) {
+	src := func(line uint32) *annotate.Source {
+		return &annotate.Source{File: "hot.bpf.c", Line: line, Text: fmt.Sprintf("line %d", line)}
+	}
+	al := &annotate.Listing{Functions: []annotate.Function{{
+		Name: "f",
+		Blocks: []annotate.Block{
+			{Insns: []annotate.Insn{{Index: 0, Text: "r0 = 0"}}},
+			{Source: src(10), Insns: []annotate.Insn{{Index: 1, Text: "r1 = 1"}}, JIT: []annotate.JITInsn{{Addr: 0x100, Len: 3, Text: "mov"}}},
+			{Source: src(10), Insns: []annotate.Insn{{Index: 2, Text: "r2 = 2", Comment: "map x"}}},
+			{Source: src(11), Insns: []annotate.Insn{{Index: 3, Text: "exit"}}},
+			{Source: src(10), Insns: []annotate.Insn{{Index: 4, Text: "r3 = 3"}}},
+		},
+	}}}
+	l := tuiListing(al)
+	if len(l.Funcs) != 1 || l.Funcs[0].Name != "f" {
+		t.Fatalf("functions: %+v", l.Funcs)
+	}
+	var got []string
+	for _, sl := range l.Funcs[0].Lines {
+		s := fmt.Sprintf("%d:", sl.Line)
+		for _, in := range sl.Insns {
+			s += fmt.Sprintf(" %d %s", in.Index, in.Text)
+			for _, j := range in.JIT {
+				s += fmt.Sprintf(" [%x+%d %s]", j.Addr, j.Len, j.Text)
+			}
+		}
+		got = append(got, s)
+	}
+	want := []string{
+		"0: 0 r0 = 0",
+		"10: 1 r1 = 1 [100+3 mov] 2 r2 = 2  ; map x",
+		"11: 3 exit",
+		"10: 4 r3 = 3",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
