@@ -18,10 +18,6 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testutil.LeakCheck(m)) }
 
-// guestEnv is set in the QEMU guest of 'make test-kernels' (Debian 6.1,
-// where fentry on BPF programs works), to the kernel package booted.
-const guestEnv = "BPFPROF_KERNEL_MATRIX"
-
 // hotProgram loads the hot testdata program and reads it back.
 func hotProgram(tb testing.TB) (*testprogs.Object, *bpfprog.Program) {
 	tb.Helper()
@@ -51,6 +47,7 @@ func hotProgram(tb testing.TB) (*testprogs.Object, *bpfprog.Program) {
 // fentry on BPF programs is refused (this host's 6.18) it checks that the
 // refusal is the one-line reason stat shows, and does not fail.
 func TestFentryExact(t *testing.T) {
+	testutil.KernelMatrix(t)
 	obj, p := hotProgram(t)
 	clock, _ := sampler.ParseEvent("cpu-clock")
 	task, _ := sampler.ParseEvent("task-clock")
@@ -60,7 +57,7 @@ func TestFentryExact(t *testing.T) {
 	}
 	defer fe.Close()
 	if err := fe.Attach(p); err != nil {
-		if kernel, ok := os.LookupEnv(guestEnv); ok {
+		if kernel, ok := testutil.InGuest(); ok {
 			t.Fatalf("exact counting must work on %s: %v", kernel, err)
 		}
 		if !errors.Is(err, errs.ErrNotSupported) {
