@@ -50,8 +50,10 @@ type LineInfo struct {
 	InsnOff, FileNameOff, LineOff, LineCol uint32
 }
 
-// Line and Column split LineCol.
-func (l LineInfo) Line() uint32   { return l.LineCol >> 10 }
+// Line is the line number in LineCol.
+func (l LineInfo) Line() uint32 { return l.LineCol >> 10 }
+
+// Column is the column in LineCol (0 when unknown).
 func (l LineInfo) Column() uint32 { return l.LineCol & 0x3ff }
 
 // HexTag is the program's tag as bpftool prints it.
