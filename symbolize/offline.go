@@ -28,6 +28,11 @@ type Offline struct {
 	// BuildIDs gives the recorded build ID (hex) of mapped files by path:
 	// a file on this machine with another build ID is not used.
 	BuildIDs map[string]string
+	// DebugDir is perf's build-ID cache (~/.debug): a file with a
+	// recorded build ID is also looked for as
+	// DebugDir/.build-id/<first 2 hex digits>/<the rest>/elf, where
+	// perf record keeps copies of the binaries it saw. "" looks nowhere.
+	DebugDir string
 }
 
 // ProgInfo is the info of one BPF program that symbolizing needs: its JIT

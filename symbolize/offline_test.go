@@ -2,6 +2,7 @@ package symbolize
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/bpfprof/bpfprof/sampler"
@@ -92,6 +93,42 @@ func TestOfflineUser(t *testing.T) {
 			f := s.User(pid, addr+0x1000, 4)
 			if got := f.Mapping != nil && f.File != ""; got != c.named {
 				t.Errorf("frame %+v: named %v, want %v", f, got, c.named)
+			}
+		})
+	}
+}
+
+// TestOfflineDebugDir finds a binary gone from its recorded path in perf's
+// build-ID cache, by the build ID recorded for it.
+func TestOfflineDebugDir(t *testing.T) {
+	lib, err := os.ReadFile("testdata/libtiny.so")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "3e07deaea5f196451ba7c290cc3c9637648b52ba" // readelf -n testdata/libtiny.so
+	debug := t.TempDir()
+	dir := filepath.Join(debug, ".build-id", id[:2], id[2:])
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "elf"), lib, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gone := "/nonexistent/libtiny.so"
+	for _, c := range []struct {
+		name string
+		o    *Offline
+		want string
+	}{
+		{"cached", &Offline{DebugDir: debug, BuildIDs: map[string]string{gone: id}}, "tiny_loop"},
+		{"no build ID recorded", &Offline{DebugDir: debug}, "libtiny.so+0x1050"},
+		{"no cache", &Offline{BuildIDs: map[string]string{gone: id}}, "libtiny.so+0x1050"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := newOffline(t, c.o)
+			s.HandleRecord(&sampler.Mmap2{Common: sampler.Common{Time: 1}, PID: 42, TID: 42, Addr: 0x7f0000001000, Len: 0x1000, PgOff: 0x1000, Prot: 5, Filename: gone})
+			if f := s.User(42, 0x7f0000001050, 2); f.Func != c.want {
+				t.Errorf("frame %+v, want %s", f, c.want)
 			}
 		})
 	}

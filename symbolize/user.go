@@ -385,6 +385,13 @@ func (s *Symbolizer) loadObjectLocked(o *object) {
 	if !o.deleted {
 		paths = append(paths, o.path)
 	}
+	if off := s.opts.Offline; off != nil && off.DebugDir != "" {
+		// perf record keeps a copy of each binary samples hit in its
+		// build-ID cache, also of those deleted since.
+		if id := s.offlineBuildID(o); len(id) > 2 {
+			paths = append(paths, filepath.Join(off.DebugDir, ".build-id", id[:2], id[2:], "elf"))
+		}
+	}
 	done := make(chan struct{})
 	o.loading = done
 	snap := *o // what reading needs, as it is now
@@ -442,11 +449,16 @@ func (s *Symbolizer) offlineMatch(o *object, syms *objSyms) bool {
 	if s.opts.Offline == nil {
 		return true
 	}
-	want := o.buildID
-	if want == "" {
-		want = s.opts.Offline.BuildIDs[o.path]
-	}
+	want := s.offlineBuildID(o)
 	return want == "" || want == syms.buildID
+}
+
+// offlineBuildID is the build ID recorded for an object, "" if none.
+func (s *Symbolizer) offlineBuildID(o *object) string {
+	if o.buildID != "" {
+		return o.buildID
+	}
+	return s.opts.Offline.BuildIDs[o.path]
 }
 
 // vdsoLocked reads the symbols of the vDSO: the kernel maps the same one

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -150,6 +151,7 @@ func newConvertPipeline(hdr *perfdata.Header, event string, bpfOnly bool, kernel
 		KernelSymbols: pl.kernel.use,
 		KernelText:    kernelText,
 		BuildIDs:      userBuildIDs(hdr),
+		DebugDir:      perfDebugDir(),
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("symbolizer: %w", err)
@@ -309,6 +311,18 @@ func userBuildIDs(hdr *perfdata.Header) map[string]string {
 		}
 	}
 	return m
+}
+
+// perfDebugDir is perf's build-ID cache: $PERF_BUILDID_DIR, else
+// ~/.debug.
+func perfDebugDir() string {
+	if d := os.Getenv("PERF_BUILDID_DIR"); d != "" {
+		return d
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".debug")
+	}
+	return ""
 }
 
 // fileProgs hands the symbolizer the BPF program info stored in the file.
