@@ -18,7 +18,9 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,7 +38,8 @@ func run() int {
 	timeout := flag.Duration("timeout", 6*time.Minute, "limit for one kernel's boot and tests; past it the guest counts as hung")
 	busybox := flag.String("busybox", "/bin/busybox", "a static busybox for the guest (busybox-static)")
 	memMB := flag.Int("m", 1024, "guest memory in MiB")
-	verbose := flag.Bool("v", false, "echo the guest's test output as it comes")
+	verbose := flag.Bool("v", false, "echo the guests' test output as it comes")
+	jobs := flag.Int("j", runtime.NumCPU(), "guests to run at once (each takes one host CPU)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "test-kernels: unexpected argument %q\n", flag.Arg(0))
@@ -73,23 +76,48 @@ func run() int {
 		return 1
 	}
 
-	var results []*kernelmatrix.Result
-	status := 0
+	// Fetch every kernel first: a wrong name fails before any boot.
+	var ks []*kernelmatrix.Kernel
 	for _, name := range strings.Fields(*kernels) {
 		k, err := kernelmatrix.FetchKernel(name, *cache)
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "test-kernels: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "test-kernels: booting %s %s (%s) with %d test packages...\n", k.Package, k.Version, filepath.Base(k.Image), len(pkgs))
-		r := runKernel(ctx, k, pkgs, initramfs, *work, *memMB, *timeout, *verbose)
-		results = append(results, r)
-		r.Write(os.Stdout)
+		ks = append(ks, k)
+	}
+	// Each guest runs on one host CPU (TCG, one vCPU): boot up to -j at
+	// once, and print each report as its guest ends.
+	results := make([]*kernelmatrix.Result, len(ks))
+	sem := make(chan struct{}, max(1, *jobs))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, k := range ks {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			if ctx.Err() != nil {
+				return
+			}
+			mu.Lock()
+			fmt.Fprintf(os.Stderr, "test-kernels: booting %s %s (%s) with %d test packages...\n", k.Package, k.Version, filepath.Base(k.Image), len(pkgs))
+			mu.Unlock()
+			r := runKernel(ctx, k, pkgs, initramfs, *work, *memMB, *timeout, *verbose)
+			mu.Lock()
+			defer mu.Unlock()
+			results[i] = r
+			r.Write(os.Stdout)
+		})
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "test-kernels: interrupted")
+		return 1
+	}
+	status := 0
+	for _, r := range results {
 		if len(r.Problems()) > 0 {
 			status = 1
-		}
-		if ctx.Err() != nil {
-			return 1
 		}
 	}
 	fmt.Println()
