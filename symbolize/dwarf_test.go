@@ -9,9 +9,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
@@ -521,4 +524,79 @@ func FuzzMiniDebugData(f *testing.F) {
 			t.Fatal("error with data")
 		}
 	})
+}
+
+// BenchmarkDWARFFirstTouch measures the first touch of a large binary with
+// DWARF, as scripts/bench-dwarf.sh builds one: reading its symbols and
+// resolving the addresses in $BPFPROF_BENCH_DWARF_ADDRS (hex, one a line)
+// with file, line and inlined calls, from a cold cache. It reports the
+// DWARF the cache holds after (held-MiB) and the live heap growth
+// (heap-MiB). Skipped without $BPFPROF_BENCH_DWARF (the binary).
+func BenchmarkDWARFFirstTouch(b *testing.B) {
+	bin, list := os.Getenv("BPFPROF_BENCH_DWARF"), os.Getenv("BPFPROF_BENCH_DWARF_ADDRS")
+	if bin == "" || list == "" {
+		b.Skip("set BPFPROF_BENCH_DWARF and BPFPROF_BENCH_DWARF_ADDRS (scripts/bench-dwarf.sh does)")
+	}
+	data, err := os.ReadFile(list)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var addrs []uint64
+	for _, f := range strings.Fields(string(data)) {
+		a, err := strconv.ParseUint(strings.TrimPrefix(f, "0x"), 16, 64)
+		if err != nil {
+			b.Fatal(err)
+		}
+		addrs = append(addrs, a)
+	}
+	var held, heap uint64
+	var lines int
+	var cpu time.Duration
+	for b.Loop() {
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		cpu0 := cpuTime()
+		cache := newDWARFCache(0)
+		f, err := os.Open(bin)
+		if err != nil {
+			b.Fatal(err)
+		}
+		o, err := loadELFFrom(f, elfSource{opened: bin, path: bin, dwarf: cache}, nil)
+		f.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines = 0
+		for _, a := range addrs {
+			fr := Frame{Addr: a}
+			named, dw := o.resolve(&fr, a)
+			if dw != nil {
+				refineDWARF(&fr, dw, a, named)
+			}
+			if fr.Line != 0 {
+				lines++
+			}
+		}
+		cpu += cpuTime() - cpu0
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		held = uint64(cache.Held())
+		heap = after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
+		runtime.KeepAlive(o)
+	}
+	b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+	b.ReportMetric(float64(held)/(1<<20), "held-MiB")
+	b.ReportMetric(float64(heap)/(1<<20), "heap-MiB")
+	b.ReportMetric(float64(lines), "with-lines")
+	b.ReportMetric(float64(len(addrs)), "addrs")
+}
+
+// cpuTime is the user and system CPU time of this process.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -42,24 +42,36 @@ func TestSymbolsMatchPerfReport(t *testing.T) {
 		t.Fatalf("gcc: %v\n%s", err, out)
 	}
 	data := filepath.Join(dir, "perf.data")
-	// Without build-ID and BPF side-band processing, which perf 6.1
-	// fails at on newer kernels.
-	rec := exec.Command("perf", "record", "-q", "-B", "--no-bpf-event", "-a", "-g", "-F", "999", "-o", data, "--", bin, "2")
-	recOut, err := rec.Output()
-	if err != nil {
-		t.Fatalf("perf record: %v\n%s", err, recOut)
-	}
-	// By pid: perf and bpfprof name a process differently before its
-	// exec's COMM record.
-	m := regexp.MustCompile(`pid (\d+) `).FindSubmatch(recOut)
-	if m == nil {
-		t.Fatalf("the workload printed no pid: %q", recOut)
-	}
-	pid, _ := strconv.ParseInt(string(m[1]), 10, 64)
-	report, err := exec.Command("perf", "report", "-i", data, "--pid", string(m[1]), "--sort", "sym", "--stdio",
-		"--no-children", "-g", "none", "--percentage", "relative").Output()
-	if err != nil {
-		t.Fatalf("perf report: %v\n%s", err, report)
+	var report []byte
+	var pid int64
+	for try := 1; ; try++ {
+		// Without build-ID and BPF side-band processing, which perf
+		// 6.1 fails at on newer kernels.
+		rec := exec.Command("perf", "record", "-q", "-B", "--no-bpf-event", "-a", "-g", "-F", "999", "-o", data, "--", bin, "2")
+		recOut, err := rec.Output()
+		if err != nil {
+			t.Fatalf("perf record: %v\n%s", err, recOut)
+		}
+		// By pid: perf and bpfprof name a process differently before
+		// its exec's COMM record.
+		m := regexp.MustCompile(`pid (\d+) `).FindSubmatch(recOut)
+		if m == nil {
+			t.Fatalf("the workload printed no pid: %q", recOut)
+		}
+		pid, _ = strconv.ParseInt(string(m[1]), 10, 64)
+		var stderr bytes.Buffer
+		cmd := exec.Command("perf", "report", "-i", data, "--pid", string(m[1]), "--sort", "sym", "--stdio",
+			"--no-children", "-g", "none", "--percentage", "relative")
+		cmd.Stderr = &stderr
+		if report, err = cmd.Output(); err == nil {
+			break
+		}
+		// perf 6.1 sometimes aborts in its build-ID code on records of
+		// newer kernels: record again.
+		if try == 3 {
+			t.Fatalf("perf report failed %d times: %v\n%s", try, err, stderr.Bytes())
+		}
+		t.Logf("perf report failed (%v), recording again", err)
 	}
 	theirs, order := parsePerfReport(report, true)
 	if len(order) < 3 {
