@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"log"
 	"os"
 	"slices"
@@ -178,7 +177,7 @@ func readMap(id uint32) mapFacts {
 		return mapFacts{}
 	}
 	mem, _ := info.Memlock()
-	return mapFacts{name: info.Name, typ: info.Type.String(), maxEntries: info.MaxEntries, memlock: mem}
+	return mapFacts{name: info.Name, typ: strings.ToLower(info.Type.String()), maxEntries: info.MaxEntries, memlock: mem}
 }
 
 // samples fills the frame's sampling header and heat from the samples
@@ -282,13 +281,11 @@ func (s *liveSource) Details(_ context.Context, id uint32) (*tui.Details, error)
 	for _, pr := range p.Procs {
 		d.Procs = append(d.Procs, tui.Proc{PID: pr.PID, Comm: pr.Comm})
 	}
-	names := map[uint32]string{}
 	for _, m := range p.MapIDs {
 		mf := readMap(m)
-		names[m] = mf.name
 		d.Maps = append(d.Maps, tui.Map{ID: m, Name: mf.name, Type: mf.typ, MaxEntries: mf.maxEntries, Memlock: mf.memlock})
 	}
-	d.Listing, d.ListingNote = listing(id, names)
+	d.Listing, d.ListingNote = s.listing(id)
 	if d.ListingNote != "" && s.logf != nil {
 		s.logf("program %d: no listing: %s", id, d.ListingNote)
 	}
@@ -296,22 +293,26 @@ func (s *liveSource) Details(_ context.Context, id uint32) (*tui.Details, error)
 }
 
 // listing reads program id's code and lays it out by function and source
-// line with the annotate model, or says why it cannot.
-func listing(id uint32, mapNames map[uint32]string) (*tui.Listing, string) {
-	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
-	if err != nil {
-		return nil, fmt.Sprintf("cannot open program %d: %v", id, err)
+// line with the annotate model, helpers and call targets named from the
+// session's kernel symbols; or says why it cannot.
+func (s *liveSource) listing(id uint32) (*tui.Listing, string) {
+	var (
+		ap  *annotate.Program
+		err error
+		opt = annotate.Options{JIT: true}
+	)
+	if s.sess != nil {
+		ap, err = s.sess.Program(id)
+		if ks := s.sess.KernelSymbols(); ks != nil {
+			opt.Kernel = ks
+		}
+	} else {
+		ap, err = session.Capture(id, nil)
 	}
-	defer prog.Close()
-	info, err := prog.Info()
-	if err != nil {
-		return nil, fmt.Sprintf("cannot read program %d: %v", id, err)
-	}
-	ap, err := annotate.FromProgramInfo(info, annotate.CaptureOptions{MapNames: mapNames})
 	if err != nil {
 		return nil, err.Error()
 	}
-	al, err := annotate.Build(ap, annotate.Counts{}, annotate.Options{JIT: true})
+	al, err := annotate.Build(ap, annotate.Counts{}, opt)
 	if err != nil {
 		return nil, err.Error()
 	}
