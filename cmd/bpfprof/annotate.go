@@ -183,6 +183,10 @@ func annotateCmd(ctx context.Context, cfg *annotateConfig, stdout, stderr io.Wri
 	}
 	id, err := findOneProgram(cfg.sel)
 	if err != nil {
+		if prof != nil && errors.Is(err, errs.ErrNotFound) {
+			return errs.Mark(fmt.Errorf("%v: -i needs the program still loaded for its instructions (a pprof profile holds only its samples); "+
+				"record with 'perf record -a -g' and annotate -i perf.data to list programs that are gone", err), errs.ErrNotFound)
+		}
 		return err
 	}
 

@@ -348,6 +348,7 @@ func TestAnnotateBadInput(t *testing.T) {
 		{[]string{"--no-samples", "name", "bpfprof_no_such_program"}, 1, true, "no BPF program with name bpfprof_no_such_program"},
 		{[]string{"--no-samples", "id", "2147483647"}, 1, true, "2147483647"},
 		{[]string{"-i", empty, "HOT"}, 1, true, "has no samples in BPF program"},
+		{[]string{"-i", empty, "id", "2147483647"}, 1, true, "-i needs the program still loaded"},
 		{[]string{"--no-samples", "--function", "nope", "HOT"}, 1, true, "no such BPF function"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
