@@ -600,3 +600,55 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// TestLibcDebugInfo resolves libc as installed, with libc6-dbg's separate
+// debug info found by build ID: local functions perf names at the root of
+// C stacks and inside qsort get their names, and DWARF their lines.
+func TestLibcDebugInfo(t *testing.T) {
+	const libc = "/lib/x86_64-linux-gnu/libc.so.6"
+	if _, err := os.Stat(libc); err != nil {
+		t.Skip("no glibc at " + libc + " on this machine")
+	}
+	if _, err := os.Stat(filepath.Join(DefaultDebugDir, ".build-id")); err != nil {
+		testutil.SkipOrFail(t, "no separate debug info (apt-get install libc6-dbg)")
+	}
+	f, err := os.Open(libc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	o, err := loadELFFrom(f, elfSource{opened: libc, path: libc, debugDirs: []string{DefaultDebugDir}, dwarf: newDWARFCache(0)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{"__libc_start_call_main": false, "msort_with_tmp.part.0": false}
+	for i := range o.addrs {
+		begin := uint32(0)
+		if i > 0 {
+			begin = o.ends[i-1]
+		}
+		name := o.names[begin:o.ends[i]]
+		if _, ok := want[name]; !ok {
+			continue
+		}
+		want[name] = true
+		fr := Frame{}
+		named, dw := o.resolve(&fr, o.addrs[i]+4)
+		if !named || fr.Func != name {
+			t.Errorf("%#x resolves to %q, want %s", o.addrs[i]+4, fr.Func, name)
+		}
+		if dw == nil {
+			t.Errorf("%s: no DWARF found for libc", name)
+			continue
+		}
+		refineDWARF(&fr, dw, o.addrs[i]+4, named)
+		if fr.Line == 0 || fr.File == "" {
+			t.Errorf("%s: no source line from DWARF: %+v", name, fr)
+		}
+	}
+	for name, found := range want {
+		if !found {
+			t.Errorf("libc's symbols lack %s: its debug file was not found or read", name)
+		}
+	}
+}
