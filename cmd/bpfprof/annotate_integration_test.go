@@ -397,3 +397,35 @@ func TestAnnotatePerfDataInput(t *testing.T) {
 	}
 	checkPercentages(t, l)
 }
+
+// TestAnnotateInterrupt ends a long sampling with SIGINT, as Ctrl-C does:
+// the listing still comes, and the exit status is 0.
+func TestAnnotateInterrupt(t *testing.T) {
+	testutil.RequireRoot(t, "perf events and BPF programs")
+	obj, err := testprogs.Load(testprogs.Hot)
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	info, err := obj.Program().Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, _ := info.ID()
+	var stdout, stderr bytes.Buffer
+	done := make(chan int)
+	go func() { done <- run([]string{"annotate", "-d", "10m", strconv.Itoa(int(id))}, &stdout, &stderr) }()
+	waitSampling(t, os.Getpid(), nil)
+	if err := unix.Kill(os.Getpid(), unix.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		if code != 0 || !strings.HasPrefix(stdout.String(), "program "+strconv.Itoa(int(id))+" ") {
+			t.Errorf("exit %d after SIGINT; stdout %q, stderr %q", code, stdout.String(), stderr.String())
+		}
+	case <-time.After(time.Minute): // a hang, not a measurement
+		t.Fatal("annotate did not end on SIGINT")
+	}
+}
