@@ -21,6 +21,11 @@ type Offline struct {
 	// process). Otherwise kernel frames are "[unknown]" in the kernel's
 	// mapping, with their addresses.
 	KernelSymbols bool
+	// Kallsyms, if set, is a copy of the recording machine's
+	// /proc/kallsyms (perf's build-ID cache keeps one per kernel, as
+	// DebugDir/[kernel.kallsyms]/<build ID>/kallsyms): kernel frames are
+	// named from it, as they were then, and KernelSymbols is ignored.
+	Kallsyms string
 	// KernelText is the address of _text on the recording machine, 0 if
 	// unknown: kernel addresses are moved by its distance to this boot's
 	// _text (KASLR) before they are looked up.

@@ -133,3 +133,19 @@ func TestOfflineDebugDir(t *testing.T) {
 		})
 	}
 }
+
+// TestOfflineKallsyms names kernel frames from a recorded copy of kallsyms.
+func TestOfflineKallsyms(t *testing.T) {
+	s, err := New(Options{Offline: &Offline{Kallsyms: "testdata/kallsyms.txt", KernelText: 0xffffffff91000000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := newOffline(t, &Offline{KernelSymbols: true}).Kernel(0xffffffff81000020, 1)
+	if got := s.Kernel(0xffffffff81000020, 1); got.Func != want.Func || got.Func == unknownFunc {
+		t.Errorf("frame %+v, want %s: the copy's addresses are the recording's", got, want.Func)
+	}
+	if _, err := New(Options{Offline: &Offline{Kallsyms: "testdata/missing"}}); err == nil {
+		t.Error("no error for a missing kallsyms copy")
+	}
+}

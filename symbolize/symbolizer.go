@@ -223,6 +223,18 @@ func newSymbolizer(opts Options, src progSource) (*Symbolizer, error) {
 // loadKernel reads the kernel's symbols, unless an offline recording was
 // made on another kernel: then the table is empty.
 func (s *Symbolizer) loadKernel() (*kernelTable, error) {
+	if o := s.opts.Offline; o != nil && o.Kallsyms != "" {
+		f, err := os.Open(o.Kallsyms)
+		if err != nil {
+			return nil, fmt.Errorf("read the recording's kernel symbols: %w", osErr(err))
+		}
+		defer f.Close()
+		kt, err := parseKallsyms(f)
+		if err != nil {
+			return nil, fmt.Errorf("read the recording's kernel symbols from %s: %w", o.Kallsyms, err)
+		}
+		return kt, nil
+	}
 	if o := s.opts.Offline; o != nil && !o.KernelSymbols {
 		kt := &kernelTable{regions: []kernelRegion{{}}}
 		kt.makeMappings()

@@ -145,13 +145,15 @@ func newConvertPipeline(hdr *perfdata.Header, event string, bpfOnly bool, kernel
 	if err != nil {
 		return nil, err
 	}
-	pl := &convertPipeline{event: ev, kernel: matchKernel(hdr), progs: &fileProgs{hdr: hdr}}
+	debugDir := perfDebugDir()
+	pl := &convertPipeline{event: ev, kernel: matchKernel(hdr, debugDir), progs: &fileProgs{hdr: hdr}}
 	pl.sym, err = symbolize.New(symbolize.Options{Offline: &symbolize.Offline{
 		Program:       pl.progs.info,
 		KernelSymbols: pl.kernel.use,
+		Kallsyms:      pl.kernel.kallsyms,
 		KernelText:    kernelText,
 		BuildIDs:      userBuildIDs(hdr),
-		DebugDir:      perfDebugDir(),
+		DebugDir:      debugDir,
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("symbolizer: %w", err)
@@ -274,25 +276,39 @@ func chooseEvent(hdr *perfdata.Header, name string) (int, error) {
 type kernelMatch struct {
 	use bool
 	why string
+	// kallsyms is the recording kernel's kallsyms in perf's build-ID
+	// cache, when the running kernel is another.
+	kallsyms string
 }
 
 // matchKernel compares the recording's kernel with the running one: by
-// build ID when both are known, else by release.
-func matchKernel(hdr *perfdata.Header) kernelMatch {
+// build ID when both are known, else by release. For another kernel, the
+// copy of its kallsyms in perf's build-ID cache under debugDir serves, if
+// there is one.
+func matchKernel(hdr *perfdata.Header, debugDir string) kernelMatch {
 	rec, hasRec := hdr.KernelBuildID()
 	live, hasLive := symbolize.RunningKernelBuildID()
 	release := kernelRelease()
+	var m kernelMatch
 	switch {
 	case hasRec && hasLive && hex.EncodeToString(rec) == live:
 		return kernelMatch{use: true}
 	case hasRec && hasLive:
-		return kernelMatch{why: fmt.Sprintf("recorded on kernel %s (build ID %x), this is %s (build ID %s)", orUnknown(hdr.OSRelease), rec, release, live)}
+		m.why = fmt.Sprintf("recorded on kernel %s (build ID %x), this is %s (build ID %s)", orUnknown(hdr.OSRelease), rec, release, live)
 	case hdr.OSRelease != "" && hdr.OSRelease == release:
 		return kernelMatch{use: true}
 	case hdr.OSRelease == "":
-		return kernelMatch{why: "the file names no kernel release or build ID"}
+		m.why = "the file names no kernel release or build ID"
+	default:
+		m.why = fmt.Sprintf("recorded on kernel %s, this is %s", hdr.OSRelease, release)
 	}
-	return kernelMatch{why: fmt.Sprintf("recorded on kernel %s, this is %s", hdr.OSRelease, release)}
+	if hasRec && debugDir != "" {
+		cached := filepath.Join(debugDir, "[kernel.kallsyms]", hex.EncodeToString(rec), "kallsyms")
+		if fi, err := os.Stat(cached); err == nil && fi.Mode().IsRegular() {
+			return kernelMatch{use: true, kallsyms: cached}
+		}
+	}
+	return m
 }
 
 func orUnknown(s string) string {
@@ -388,6 +404,9 @@ func summarizeConversion(w io.Writer, r *conversion, written string, size int64)
 	}
 	for _, e := range r.infoErrs {
 		fmt.Fprintf(w, "warning: %s\n", e)
+	}
+	if r.kernel.kallsyms != "" {
+		fmt.Fprintf(w, "kernel frames named from the recording kernel's symbols in perf's build-ID cache (%s)\n", r.kernel.kallsyms)
 	}
 	if !r.kernel.use {
 		fmt.Fprintf(w, "warning: kernel frames are unnamed (%s); convert on the recording machine to name them\n", r.kernel.why)

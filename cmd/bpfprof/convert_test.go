@@ -11,6 +11,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/sampler/perfdata"
 )
 
 // perfdataDir holds the perf.data files recorded with Debian's perf while
@@ -167,5 +168,30 @@ func TestConvertEvents(t *testing.T) {
 		if n != 6 {
 			t.Errorf("-e %s: %d samples in the profile, want 6", ev, n)
 		}
+	}
+}
+
+// TestMatchKernel: another kernel's frames are named from perf's build-ID
+// cache when it holds that kernel's kallsyms, else left unnamed with the
+// reason.
+func TestMatchKernel(t *testing.T) {
+	id := []byte{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	hdr := &perfdata.Header{OSRelease: "0.0.0-other", BuildIDs: []perfdata.BuildID{{Kernel: true, Path: "[kernel.kallsyms]", ID: id}}}
+	debug := t.TempDir()
+	if m := matchKernel(hdr, debug); m.use || !strings.Contains(m.why, "0.0.0-other") {
+		t.Errorf("without a cached kallsyms: %+v", m)
+	}
+	dir := filepath.Join(debug, "[kernel.kallsyms]", "deadbeef0102030405060708090a0b0c0d0e0f10")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "kallsyms"), []byte("ffffffff81000000 T _text\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if m := matchKernel(hdr, debug); !m.use || m.kallsyms != filepath.Join(dir, "kallsyms") {
+		t.Errorf("with a cached kallsyms: %+v", m)
+	}
+	if m := matchKernel(&perfdata.Header{OSRelease: kernelRelease()}, ""); !m.use {
+		t.Errorf("the running kernel's release: %+v", m)
 	}
 }
