@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"debug/dwarf"
 	"debug/elf"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -174,11 +176,10 @@ func (t *dwarfTable) load() error {
 		return err
 	}
 	defer ef.Close()
-	d, err := ef.DWARF()
+	d, size, err := readDWARF(ef)
 	if err != nil {
 		return err
 	}
-	size := dwarfSize(ef)
 	var ranges []cuRange
 	var units []*dwarfUnit
 	r := d.Reader()
@@ -213,6 +214,54 @@ func (t *dwarfTable) load() error {
 	t.bytes.Add(int64(n))
 	t.cache.charge(t, n)
 	return nil
+}
+
+// dwarfSections are the DWARF sections lookups use: not the location
+// lists, frame tables and type units, which are often the bulk.
+var dwarfSections = []string{"abbrev", "info", "line", "ranges", "str", "addr", "line_str", "rnglists", "str_offsets"}
+
+// readDWARF reads the DWARF sections of f that lookups need, and returns
+// their bytes in all. Files with legacy .zdebug sections are read whole
+// by the standard library.
+func readDWARF(f *elf.File) (*dwarf.Data, int, error) {
+	for _, s := range f.Sections {
+		if strings.HasPrefix(s.Name, ".zdebug_") {
+			d, err := f.DWARF()
+			return d, dwarfSize(f), err
+		}
+	}
+	data := map[string][]byte{}
+	size := 0
+	for _, name := range dwarfSections {
+		s := f.Section(".debug_" + name)
+		if s == nil || s.Type == elf.SHT_NOBITS {
+			continue
+		}
+		b, err := s.Data()
+		if err != nil {
+			return nil, 0, fmt.Errorf("section .debug_%s: %w", name, err)
+		}
+		data[name] = b
+		size += len(b)
+	}
+	if f.Section(".rela.debug_info") != nil {
+		// Relocatable objects need the relocations the standard
+		// library applies.
+		d, err := f.DWARF()
+		return d, dwarfSize(f), err
+	}
+	d, err := dwarf.New(data["abbrev"], nil, nil, data["info"], data["line"], nil, data["ranges"], data["str"])
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, name := range []string{"addr", "line_str", "rnglists", "str_offsets"} {
+		if b, ok := data[name]; ok {
+			if err := d.AddSection(".debug_"+name, b); err != nil {
+				return nil, 0, err
+			}
+		}
+	}
+	return d, size, nil
 }
 
 // lookup returns the source positions of the ELF virtual address va,
