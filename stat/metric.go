@@ -40,13 +40,19 @@ func metric(events []Event, r *Row, i int) (Metric, bool) {
 			return Metric{v.Count / insn * 1e6, "misses per million insns"}, true
 		}
 	}
-	if r.Runs == 0 {
+	// An exact count covers the runs fexit saw, a sampled one those of
+	// the stats.
+	runs := r.Runs
+	if v.Method == Exact && r.HasExact {
+		runs = r.ExactRuns
+	}
+	if runs == 0 {
 		return Metric{}, false
 	}
 	if events[i].Clock {
-		return Metric{v.Count / float64(r.Runs), "ns per run"}, true
+		return Metric{v.Count / float64(runs), "ns per run"}, true
 	}
-	return Metric{v.Count / float64(r.Runs), "per run"}, true
+	return Metric{v.Count / float64(runs), "per run"}, true
 }
 
 // baseName is an event's name without its :u / :k modifier.
