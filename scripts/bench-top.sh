@@ -28,7 +28,7 @@ bpfprof=${BPFPROF:-bin/bpfprof}
 [ -x "$bpfprof" ] || go build -o "$bpfprof" ./cmd/bpfprof
 
 tmp=$(mktemp -d)
-sock=bpfprof-bench-$$
+sock=$tmp/tmux
 holder_pid=
 stop_holder() {
 	if [ -n "$holder_pid" ]; then
@@ -38,7 +38,7 @@ stop_holder() {
 	fi
 }
 cleanup() {
-	tmux -L "$sock" kill-server 2>/dev/null || true
+	tmux -S "$sock" kill-server 2>/dev/null || true
 	stop_holder
 	rm -rf "$tmp"
 }
@@ -64,11 +64,11 @@ measure() {
 
 	local start first pid t0 t1 c0 c1
 	start=$(now_ns)
-	tmux -L "$sock" -f /dev/null new-session -d -x 200 -y 50 "exec $bpfprof top -d 1"
+	tmux -S "$sock" -f /dev/null new-session -d -x 200 -y 50 "exec $bpfprof top -d 1"
 	# The first full screen: the table with its rows.
-	until tmux -L "$sock" capture-pane -p | grep -q '^>'; do sleep 0.01; done
+	until tmux -S "$sock" capture-pane -p | grep -q '^>'; do sleep 0.01; done
 	first=$(( ($(now_ns) - start) / 1000000 ))
-	pid=$(tmux -L "$sock" display-message -p '#{pane_pid}')
+	pid=$(tmux -S "$sock" display-message -p '#{pane_pid}')
 	sleep 3
 	c0=$(cpu_ticks "$pid"); t0=$(now_ns)
 	sleep "$dur"
@@ -76,9 +76,9 @@ measure() {
 	local rss hwm
 	rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
 	hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")
-	tmux -L "$sock" send-keys q
+	tmux -S "$sock" send-keys q
 	while [ -e "/proc/$pid" ]; do sleep 0.05; done
-	tmux -L "$sock" kill-server 2>/dev/null || true
+	tmux -S "$sock" kill-server 2>/dev/null || true
 	stop_holder
 	awk -v n="$total" -v c=$((c1 - c0)) -v hz="$hz" -v ns=$((t1 - t0)) -v rss="$rss" -v hwm="$hwm" -v first="$first" 'BEGIN {
 		printf "%4d programs loaded: top CPU %.2f%% of a core over %.0f s, RSS %.1f MiB (peak %.1f MiB), first full screen %d ms\n",

@@ -186,6 +186,18 @@ func (s *liveSource) samples(f *tui.Frame) map[uint32]uint64 {
 	if s.tracker == nil {
 		return nil
 	}
+	select {
+	case <-s.sess.Done():
+		// The session ended on an error: say so instead of showing
+		// periods without samples.
+		f.Header.Event = ""
+		f.Header.SamplingNote = "sampling stopped"
+		if err := s.sess.Err(); err != nil {
+			f.Header.SamplingNote += ": " + err.Error()
+		}
+		return nil
+	default:
+	}
 	d := s.tracker.Next()
 	f.Header.Samples = d.Samples
 	f.Header.BPFSamples = d.BPFSamples

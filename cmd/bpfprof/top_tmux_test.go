@@ -27,24 +27,28 @@ type tmuxSession struct {
 
 // startTmux starts cmd in a detached tmux session of width×height on a
 // server of the test's own; the server is killed when the test ends.
+// Keys sent before the program has put the terminal in raw mode go
+// through the line discipline: wait for its first screen.
 func startTmux(t *testing.T, width, height int, cmd string) *tmuxSession {
 	t.Helper()
 	if _, err := exec.LookPath("tmux"); err != nil {
 		testutil.SkipOrFail(t, "needs tmux (apt-get install tmux)")
 	}
-	s := &tmuxSession{t: t, socket: fmt.Sprintf("bpfprof-test-%d-%d", os.Getpid(), time.Now().UnixNano())}
-	out, err := exec.Command("tmux", "-L", s.socket, "-f", "/dev/null", "new-session", "-d",
+	// The socket lives in the test's directory, which goes with the test
+	// (a killed tmux server leaves its socket file behind).
+	s := &tmuxSession{t: t, socket: filepath.Join(t.TempDir(), "tmux")}
+	out, err := exec.Command("tmux", "-S", s.socket, "-f", "/dev/null", "new-session", "-d",
 		"-x", strconv.Itoa(width), "-y", strconv.Itoa(height), cmd).CombinedOutput()
 	if err != nil {
 		t.Fatalf("tmux new-session: %v\n%s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	t.Cleanup(func() { exec.Command("tmux", "-S", s.socket, "kill-server").Run() })
 	return s
 }
 
 func (s *tmuxSession) tmux(args ...string) string {
 	s.t.Helper()
-	out, err := exec.Command("tmux", append([]string{"-L", s.socket}, args...)...).CombinedOutput()
+	out, err := exec.Command("tmux", append([]string{"-S", s.socket}, args...)...).CombinedOutput()
 	if err != nil {
 		s.t.Fatalf("tmux %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -180,7 +184,7 @@ func TestTopInTmux(t *testing.T) {
 	})
 
 	s.keys("s")
-	s.waitFor("the table sorted by SAMPLED%", 5*time.Second, func(scr string) bool { return strings.Contains(scr, "SAMPLED%↓") })
+	s.waitFor("the table sorted by SAMPLED%", 15*time.Second, func(scr string) bool { return strings.Contains(scr, "SAMPLED%↓") })
 
 	// Down to the hot loop, wherever the sort put it.
 	scr := s.screen()
@@ -192,7 +196,7 @@ func TestTopInTmux(t *testing.T) {
 	for range at {
 		s.keys("j")
 	}
-	s.waitFor("the cursor on the hot loop", 5*time.Second, func(scr string) bool {
+	s.waitFor("the cursor on the hot loop", 15*time.Second, func(scr string) bool {
 		for _, l := range tableRows(scr) {
 			if strings.HasPrefix(l, ">") {
 				return strings.Contains(l, "bpfprof_hot_loop_socket")
@@ -377,7 +381,7 @@ func TestTopChurn(t *testing.T) {
 	}
 	s.waitFor("the first screen", 20*time.Second, func(scr string) bool { return strings.Contains(scr, "programs") })
 	s.keys("/", "bpfprof_churn", "Enter")
-	s.waitFor("the filter", 5*time.Second, func(scr string) bool { return strings.Contains(scr, "filter: bpfprof_churn  (") })
+	s.waitFor("the filter", 15*time.Second, func(scr string) bool { return strings.Contains(scr, "filter: bpfprof_churn  (") })
 	before := fdCount(t, topPID)
 
 	kept := loadChurn(t, 1000, 5)
