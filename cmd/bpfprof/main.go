@@ -32,6 +32,7 @@ func commands() []command {
 		{"convert", "convert a perf.data file from 'perf record' into a pprof profile with BPF source lines", runConvert},
 		{"annotate", "show BPF source, bytecode and JIT code with sample heat", runAnnotate},
 		{"top", "interactive, top-like view of every loaded BPF program", runTop},
+		{"agent", "run continuously: per-program metrics for Prometheus, profiles to OTLP, Pyroscope or a directory", runAgent},
 		{"version", "print the version of bpfprof", runVersion},
 		{"completion", "print a bash, zsh or fish script that completes bpfprof's commands, flags and programs", runCompletion},
 	}
