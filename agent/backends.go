@@ -172,4 +172,3 @@ func (e *DirExporter) rotate() error {
 	}
 	return nil
 }
-

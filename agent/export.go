@@ -52,12 +52,12 @@ type sender struct {
 	log     *slog.Logger
 
 	// mu orders enqueue's drop of the oldest against another enqueue.
-	mu                                 sync.Mutex
-	sent, bytes, dropped, failures     atomic.Uint64
-	ctx                                context.Context
-	cancel                             context.CancelFunc
-	done                               chan struct{}
-	closeOnce                          sync.Once
+	mu                             sync.Mutex
+	sent, bytes, dropped, failures atomic.Uint64
+	ctx                            context.Context
+	cancel                         context.CancelFunc
+	done                           chan struct{}
+	closeOnce                      sync.Once
 }
 
 func newSender(ex Exporter, queue, retries int, timeout time.Duration, log *slog.Logger) *sender {
