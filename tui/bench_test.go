@@ -58,3 +58,18 @@ func BenchmarkBatch500(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRender500Tall draws all 500 rows at once, on a terminal 510
+// lines tall.
+func BenchmarkRender500Tall(b *testing.B) {
+	m := New(Options{Source: &fakeSource{frames: []*Frame{manyFrame(500)}}})
+	m.Update(tea.WindowSizeMsg{Width: 200, Height: 510})
+	m.Update(m.Init()())
+	for range 60 {
+		m.Update(FrameMsg{Frame: manyFrame(500)})
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = m.Render()
+	}
+}

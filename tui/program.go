@@ -23,6 +23,7 @@ const (
 	ModeJIT
 )
 
+// String names the mode as the listing header shows it.
 func (m Mode) String() string {
 	switch m {
 	case ModeXlated:
