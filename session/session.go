@@ -48,7 +48,8 @@ type Options struct {
 	// seconds at start and most of its memory. Comm names stay unknown.
 	NoUserSymbols bool
 	// Window, if not 0, makes the session keep only what was sampled in
-	// about the last Window (aggregate.Options.Window): for a live view
+	// about the last Window (aggregate.Options.Window, and the symbolizer
+	// drops what ended a Window ago: symbolize.Options.Window): for a live view
 	// that runs for hours over processes and programs that come and go.
 	// Trackers' Deltas stay exact; Snapshots then cover the window. 0
 	// keeps everything, as a recording must.
@@ -164,7 +165,7 @@ func Open(opts Options) (_ *Session, err error) {
 		if opts.NoUserSymbols {
 			pids = []int{}
 		}
-		sym, err := symbolize.New(symbolize.Options{PIDs: pids})
+		sym, err := symbolize.New(symbolize.Options{PIDs: pids, Window: opts.Window})
 		if err != nil {
 			return nil, fmt.Errorf("symbolizer: %w", err)
 		}

@@ -32,6 +32,15 @@ type Options struct {
 	// kernel (which needs CAP_SYS_ADMIN): JIT images are then named only
 	// by their kernel symbols, from kallsyms and KSYMBOL records.
 	NoBPF bool
+	// Window, if not 0, bounds what a live view keeps, as
+	// aggregate.Options.Window does for counts: processes and BPF
+	// programs that ended are dropped Window after their end (on the
+	// records' and samples' clock) even if samples looked them up, and
+	// processes nothing looked up or described for Window (their EXIT
+	// lost) are dropped too, to be read again from /proc if they come
+	// back. 0 keeps what samples looked up until Close, as a recording
+	// needs for its profile.
+	Window time.Duration
 	// Offline, if set, resolves a recording made earlier or elsewhere
 	// instead of following this machine (see Offline).
 	Offline *Offline
@@ -95,6 +104,12 @@ type Symbolizer struct {
 	// debugDirs and dwarf serve separate debug info and DWARF.
 	debugDirs []string
 	dwarf     *dwarfCache
+
+	// unloadQ holds the programs unloaded, by unload (Options.Window).
+	unloadQ []unloadedProg
+	// nextIdleSweep is the record or sample time of the next sweep of
+	// processes nothing touched for a Window.
+	nextIdleSweep uint64
 
 	// pf reads program info ahead of PROG_LOAD records (Prefetch).
 	pf prefetcher
@@ -601,10 +616,17 @@ func (s *Symbolizer) unregisterSymLocked(addr, size uint64, name string, t uint6
 // its line tables go.
 func (s *Symbolizer) pruneBPFLocked() {
 	now := max(s.recTime, s.sampleTime.Load())
-	if now < bpfRetention {
+	retention, keep := bpfRetention, keepBPF
+	if w := uint64(s.opts.Window); w > 0 {
+		// A live view: what samples looked up goes too, a window on.
+		retention, keep = max(retention, w), func(*bpfEntry) bool { return false }
+	}
+	if now < retention {
 		return
 	}
-	s.bpfIdx.prune(now-bpfRetention, keepBPF, func(e *bpfEntry) bool {
+	cut := now - retention
+	defer s.dropUnloadedLocked(cut)
+	s.bpfIdx.prune(cut, keep, func(e *bpfEntry) bool {
 		s.bpfDirty.Store(true)
 		img := e.img
 		if img == nil {
@@ -621,6 +643,28 @@ func (s *Symbolizer) pruneBPFLocked() {
 		img.entries = nil
 		return true
 	})
+}
+
+// unloadedProg is a program in the queue of those unloaded (with
+// Options.Window), with the time of its unload.
+type unloadedProg struct {
+	id uint32
+	pe *progEntry
+	at uint64
+}
+
+// dropUnloadedLocked forgets the programs unloaded at or before cut
+// (Options.Window only): a live view has no use for them any more.
+func (s *Symbolizer) dropUnloadedLocked(cut uint64) {
+	n := 0
+	for ; n < len(s.unloadQ) && s.unloadQ[n].at <= cut; n++ {
+		u := s.unloadQ[n]
+		s.unloadQ[n] = unloadedProg{}
+		if s.progs[u.id] == u.pe {
+			delete(s.progs, u.id)
+		}
+	}
+	s.unloadQ = s.unloadQ[n:]
 }
 
 // keepBPF reports whether an ended image must stay: a sample resolved
@@ -688,6 +732,9 @@ func (s *Symbolizer) handleBPFEvent(r *sampler.BPFEvent) {
 		s.recTime = max(s.recTime, t)
 		e.unloaded = true
 		s.stats.Unloaded++
+		if s.opts.Window > 0 {
+			s.unloadQ = append(s.unloadQ, unloadedProg{id: r.ProgID, pe: e, at: t})
+		}
 		for _, rg := range e.entries {
 			if rg.fn.prog == e.prog && rg.until == openEnd && !rg.removed {
 				s.bpfIdx.setUntil(rg, max(t, rg.from))

@@ -66,6 +66,9 @@ type process struct {
 	// dropped procRetention after its exit.
 	exitTime uint64
 	hit      bool
+	// touched is the latest record or sample time that described it or
+	// looked it up (for Options.Window).
+	touched uint64
 }
 
 // procRetention is how long an exited process that no sample looked up is
@@ -303,6 +306,7 @@ func (s *Symbolizer) userLocked(pid uint32, addr uint64) (fr Frame, dw *dwarfTab
 		return Frame{Kind: KindUser, Addr: addr, Func: unknownFunc}, nil, 0, false
 	}
 	p.hit = true
+	p.touched = max(p.touched, s.sampleTime.Load())
 	m := p.find(addr)
 	if m == nil && !p.exited && !p.gone && sinceRead(p) >= refreshInterval {
 		s.readMapsLocked(pid, p, filepath.Join(s.procDir, strconv.FormatUint(uint64(pid), 10)))
@@ -505,6 +509,7 @@ func (s *Symbolizer) Comm(pid uint32) string {
 	defer s.mu.Unlock()
 	if p := s.procLocked(pid); p != nil {
 		p.hit = true
+		p.touched = max(p.touched, s.sampleTime.Load())
 		return p.comm
 	}
 	return ""
@@ -544,6 +549,7 @@ func (s *Symbolizer) handleMmap2(r *sampler.Mmap2) {
 	p.ownMaps()
 	p.maps = insertMap(p.maps, newUserMap(r.Addr, r.Addr+r.Len, r.PgOff, obj, buildID))
 	p.gone, p.exited = false, false
+	p.touched = max(p.touched, r.Time)
 }
 
 func (s *Symbolizer) handleComm(r *sampler.Comm) {
@@ -569,6 +575,7 @@ func (s *Symbolizer) handleComm(r *sampler.Comm) {
 	}
 	p.comm = s.intern([]byte(r.Comm))
 	p.gone, p.exited = false, false
+	p.touched = max(p.touched, r.Time)
 }
 
 func (s *Symbolizer) handleFork(r *sampler.Fork) {
@@ -590,7 +597,7 @@ func (s *Symbolizer) handleFork(r *sampler.Fork) {
 		return
 	}
 	parent.mapsShared = true
-	s.procs[r.PID] = &process{comm: parent.comm, maps: parent.maps, mapsShared: true, lastRead: time.Now()}
+	s.procs[r.PID] = &process{comm: parent.comm, maps: parent.maps, mapsShared: true, lastRead: time.Now(), touched: r.Time}
 }
 
 func (s *Symbolizer) handleExit(r *sampler.Exit) {
@@ -604,7 +611,7 @@ func (s *Symbolizer) handleExit(r *sampler.Exit) {
 	}
 	s.recTime = max(s.recTime, r.Time)
 	if p := s.procs[r.PID]; p != nil && !p.exited {
-		p.exited, p.exitTime = true, r.Time
+		p.exited, p.exitTime, p.touched = true, r.Time, max(p.touched, r.Time)
 		s.exitQ = append(s.exitQ, exitedProc{pid: r.PID, p: p, at: r.Time})
 	}
 	s.pruneProcsLocked()
@@ -617,17 +624,23 @@ func (s *Symbolizer) handleExit(r *sampler.Exit) {
 // of order only waits for the one before it.
 func (s *Symbolizer) pruneProcsLocked() {
 	now := max(s.recTime, s.sampleTime.Load())
-	if now < procRetention {
+	s.sweepIdleLocked(now)
+	retention := procRetention
+	if w := uint64(s.opts.Window); w > 0 {
+		retention = max(retention, w)
+	}
+	if now < retention {
 		return
 	}
-	cut := now - procRetention
+	cut := now - retention
 	n := 0
 	for ; n < len(s.exitQ) && s.exitQ[n].at <= cut; n++ {
 		e := s.exitQ[n]
 		s.exitQ[n] = exitedProc{}
 		// A process hit, revived by a record after its exit, exited
 		// again later or replaced by a new one of the same pid stays.
-		if p := e.p; s.procs[e.pid] == p && p.exited && p.exitTime == e.at && !p.hit {
+		// With a Window, a hit one goes too.
+		if p := e.p; s.procs[e.pid] == p && p.exited && p.exitTime == e.at && (!p.hit || s.opts.Window > 0) {
 			delete(s.procs, e.pid)
 			if s.filter != nil {
 				// The pid may come back as an unrelated process.
@@ -639,6 +652,29 @@ func (s *Symbolizer) pruneProcsLocked() {
 	s.exitQ = s.exitQ[n:]
 	if s.dropped > max(len(s.procs), 64) {
 		s.sweepObjectsLocked()
+	}
+}
+
+// sweepIdleLocked drops, with Options.Window, the processes that nothing
+// touched for a Window: their EXIT was lost, or they sleep. One that comes
+// back is read from /proc again. It runs once every half Window.
+func (s *Symbolizer) sweepIdleLocked(now uint64) {
+	w := uint64(s.opts.Window)
+	if w == 0 || now < s.nextIdleSweep {
+		return
+	}
+	s.nextIdleSweep = now + w/2
+	if now < w {
+		return
+	}
+	for pid, p := range s.procs {
+		if p.touched < now-w {
+			delete(s.procs, pid)
+			if s.filter != nil && p.exited {
+				delete(s.filter, pid)
+			}
+			s.dropped++
+		}
 	}
 }
 
