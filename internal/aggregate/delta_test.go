@@ -194,7 +194,9 @@ func TestLiveViewMemoryFlat(t *testing.T) {
 			base = heap()
 		}
 	}
-	if grown := int64(heap()) - int64(base); grown > 1<<20 {
+	grown := int64(heap()) - int64(base)
+	t.Logf("live heap %+d bytes from refresh 100 to %d", grown, refreshes)
+	if grown > 1<<20 {
 		t.Errorf("live heap grew by %d bytes over %d refreshes of %d stacks", grown, refreshes, stacks)
 	}
 }
