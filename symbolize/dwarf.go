@@ -5,6 +5,7 @@ import (
 	"debug/dwarf"
 	"debug/elf"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -130,13 +131,19 @@ type dwarfUnit struct {
 	funcs  []inlineRange // subprograms and inlined calls
 }
 
-// lineRow is one row of a line table.
+// lineRow is one row of a line table, in 16 bytes: there are millions in
+// a large binary.
 type lineRow struct {
-	addr       uint64
-	file, line uint32
-	col        uint32
-	end        bool
+	addr uint64
+	// line has rowEnd set on a row that ends a sequence.
+	line      uint32
+	file, col uint16
 }
+
+// rowEnd marks lineRow.line of a row that ends a sequence.
+const rowEnd = 1 << 31
+
+func (r *lineRow) end() bool { return r.line&rowEnd != 0 }
 
 // inlineRange is an address range of a function: a subprogram (depth 0)
 // or a call inlined into one (depth 1 and more, by nesting).
@@ -330,7 +337,12 @@ func (t *dwarfTable) parseUnit(u *dwarfUnit) {
 				index[e.File] = uint32(len(u.files))
 				u.files = append(u.files, abs(e.File.Name))
 			}
-			u.rows = append(u.rows, lineRow{addr: e.Address, file: index[e.File], line: uint32(e.Line), col: uint32(e.Column), end: e.EndSequence})
+			row := lineRow{addr: e.Address, file: uint16(min(index[e.File], math.MaxUint16)),
+				line: uint32(min(e.Line, rowEnd-1)), col: uint16(min(e.Column, math.MaxUint16))}
+			if e.EndSequence {
+				row.line |= rowEnd
+			}
+			u.rows = append(u.rows, row)
 		}
 		// A sequence that starts where another ends wins the address.
 		slices.SortStableFunc(u.rows, func(a, b lineRow) int {
@@ -338,9 +350,9 @@ func (t *dwarfTable) parseUnit(u *dwarfUnit) {
 				return c
 			}
 			switch {
-			case a.end && !b.end:
+			case a.end() && !b.end():
 				return -1
-			case b.end && !a.end:
+			case b.end() && !a.end():
 				return 1
 			}
 			return 0
@@ -400,7 +412,7 @@ func (t *dwarfTable) parseUnit(u *dwarfUnit) {
 		}
 	}
 	slices.SortStableFunc(u.funcs, func(a, b inlineRange) int { return cmp.Compare(a.lo, b.lo) })
-	n := 24*len(u.rows) + 64*len(u.funcs)
+	n := 16*len(u.rows) + 64*len(u.funcs)
 	for _, f := range u.files {
 		n += len(f)
 	}
@@ -475,9 +487,9 @@ func (u *dwarfUnit) lookup(va uint64) ([]Line, bool) {
 	chain = out
 
 	file, line, col := "", uint32(0), uint32(0)
-	if j := searchAfter(u.rows, va, func(r *lineRow) uint64 { return r.addr }) - 1; j >= 0 && !u.rows[j].end {
+	if j := searchAfter(u.rows, va, func(r *lineRow) uint64 { return r.addr }) - 1; j >= 0 && !u.rows[j].end() {
 		row := u.rows[j]
-		file, line, col = u.file(row.file), row.line, row.col
+		file, line, col = u.file(uint32(row.file)), row.line, uint32(row.col)
 	}
 	lines := make([]Line, len(chain))
 	for k := len(chain) - 1; k >= 0; k-- {
