@@ -538,8 +538,17 @@ func TestCloseStopsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- r.Run(context.Background(), HandlerFunc(func(Record) {})) }()
-	time.Sleep(50 * time.Millisecond)
+	running := make(chan struct{})
+	var once sync.Once
+	go func() {
+		done <- r.Run(context.Background(), HandlerFunc(func(Record) { once.Do(func() { close(running) }) }))
+	}()
+	// Close while Run runs: once it has delivered a record.
+	select {
+	case <-running:
+	case err := <-done:
+		t.Fatalf("Run returned before any record: %v", err)
+	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}

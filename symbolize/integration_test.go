@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -302,6 +303,8 @@ func TestIntegrationSampled(t *testing.T) {
 	}
 	var samples []sample // only the Run goroutine appends, until it ends
 	var side []string
+	var wantUnload atomic.Uint32 // the program, once loaded
+	var unloadSeen atomic.Bool   // its unload was handled
 	h := sampler.HandlerFunc(func(rec sampler.Record) {
 		switch r := rec.(type) {
 		case *sampler.KSymbol:
@@ -310,6 +313,9 @@ func TestIntegrationSampled(t *testing.T) {
 			side = append(side, fmt.Sprintf("BPFEV t=%d cpu=%d type=%d id=%d", r.Time, r.CPU, r.Type, r.ProgID))
 		}
 		s.HandleRecord(rec)
+		if r, ok := rec.(*sampler.BPFEvent); ok && r.Type == sampler.BPFEventProgUnload && r.ProgID == wantUnload.Load() {
+			unloadSeen.Store(true)
+		}
 		if sm, ok := rec.(*sampler.Sample); ok && len(sm.Kernel) > 0 {
 			samples = append(samples, sample{sm.Time, slices.Clone(sm.Kernel)})
 		}
@@ -319,21 +325,30 @@ func TestIntegrationSampled(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx, h) }()
 
-	time.Sleep(100 * time.Millisecond)
 	o, id := loadTestProg(t, testprogs.Hot)
 	info, err := readProgInfo(id)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dctx, dcancel := context.WithTimeout(ctx, 1500*time.Millisecond)
-	if _, err := testprogs.Drive(dctx, o.Program(), 0); err != nil {
+	// Until the kernel counted the run time that makes enough samples,
+	// however busy the machine (a hang, not a measurement, ends it).
+	dctx, dcancel := context.WithTimeout(ctx, 2*time.Minute)
+	if err := testprogs.DriveUntilRan(dctx, o.Program(), 500*time.Millisecond); err != nil {
 		t.Error(err)
 	}
 	dcancel()
 	if err := o.Close(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Until the unload's record has been handled (a hang, not a
+	// measurement, ends it).
+	wantUnload.Store(id)
+	for deadline := time.Now().Add(2 * time.Minute); !unloadSeen.Load(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the unload of the program never came")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

@@ -21,7 +21,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/google/pprof/profile"
-	"golang.org/x/sys/unix"
 
 	"github.com/bpfprof/bpfprof/internal/testprogs"
 	"github.com/bpfprof/bpfprof/internal/testutil"
@@ -75,11 +74,6 @@ func driveProgram(t *testing.T, name string) (stop func()) {
 // the unload to perf before it frees the ID.
 func driveUntilRan(t *testing.T, name string, want time.Duration) {
 	t.Helper()
-	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
-	if err != nil {
-		t.Fatalf("enable BPF run-time statistics: %v", err)
-	}
-	defer stats.Close()
 	obj, err := testprogs.Load(name)
 	testutil.SkipIfNoPermission(t, err)
 	if err != nil {
@@ -94,35 +88,12 @@ func driveUntilRan(t *testing.T, name string, want time.Duration) {
 	if !ok {
 		t.Fatal("the kernel gives no BPF program IDs")
 	}
-
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang, not a measurement
 	defer cancel()
-	driven := make(chan error, 1)
-	go func() {
-		_, err := testprogs.Drive(ctx, obj.Program(), 0)
-		driven <- err
-	}()
-	deadline := time.After(2 * time.Minute) // a hang, not a measurement
-	for {
-		st, err := obj.Program().Stats()
-		if err != nil {
-			t.Fatalf("statistics of %s: %v", name, err)
-		}
-		if st.Runtime >= want {
-			break
-		}
-		select {
-		case err := <-driven:
-			t.Fatalf("drive %s ended early: %v", name, err)
-		case <-deadline:
-			t.Fatalf("%s ran %v in %d runs, short of %v", name, st.Runtime, st.RunCount, want)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	cancel()
-	if err := <-driven; err != nil {
+	if err := testprogs.DriveUntilRan(ctx, obj.Program(), want); err != nil {
 		t.Fatalf("drive %s: %v", name, err)
 	}
+	deadline := ctx.Done()
 	obj.Close()
 
 	for {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // Sizing of one BPF_PROG_TEST_RUN call. Drive doubles the repeat count while
@@ -152,4 +153,48 @@ func packet() []byte {
 	}
 	// 22 bytes of zero payload.
 	return append(p, make([]byte, 64-len(p))...)
+}
+
+// DriveUntilRan runs prog flat out, as Drive does, until the kernel has
+// counted want of CPU time inside it (BPF_ENABLE_STATS, which it turns on
+// meanwhile), so that a busy machine makes a test take longer rather than
+// see less. It fails if ctx ends first. Needs CAP_SYS_ADMIN (or CAP_BPF)
+// for the statistics; Linux 5.8.
+func DriveUntilRan(ctx context.Context, prog *ebpf.Program, want time.Duration) error {
+	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
+	if err != nil {
+		return fmt.Errorf("enable BPF run-time statistics: %w", err)
+	}
+	defer stats.Close()
+	base, err := prog.Stats()
+	if err != nil {
+		return fmt.Errorf("statistics: %w", err)
+	}
+	dctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	driven := make(chan error, 1)
+	go func() {
+		_, err := Drive(dctx, prog, 0)
+		driven <- err
+	}()
+	defer func() { cancel(); <-driven }()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := prog.Stats()
+		if err != nil {
+			return fmt.Errorf("statistics: %w", err)
+		}
+		if st.Runtime-base.Runtime >= want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("ran %v of %v before the end: %w", st.Runtime-base.Runtime, want, ctx.Err())
+		case err := <-driven:
+			driven <- err // for the deferred wait
+			return fmt.Errorf("drive ended early: %v", err)
+		case <-tick.C:
+		}
+	}
 }
