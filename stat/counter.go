@@ -22,6 +22,9 @@ type ExactCounter interface {
 	Read(id bpfprog.ID) (ExactCounts, bool)
 	// Detach stops counting the program.
 	Detach(id bpfprog.ID)
+	// Owns reports whether id is a program of the counter itself, which
+	// is never counted.
+	Owns(id bpfprog.ID) bool
 }
 
 // Sources are the kernel edges a Counter reads; tests give fakes.
@@ -300,7 +303,7 @@ func (c *Counter) consider(p *bpfprog.Program) {
 	if st := c.byID[p.ID]; st != nil || c.ignored[p.ID] {
 		return
 	}
-	if !c.selected(p) {
+	if !c.selected(p) || (c.src.Exact != nil && c.src.Exact.Owns(p.ID)) {
 		c.ignored[p.ID] = true
 		return
 	}
@@ -356,6 +359,24 @@ func (c *Counter) Read() error {
 	if err != nil {
 		return err
 	}
+	// The exact counters are read right after the stats, before anything
+	// slow, so that both cover the same runs; map lookups, outside the
+	// lock.
+	c.mu.Lock()
+	var exact []*progState
+	for _, st := range c.progs {
+		if st.exact && !st.gone {
+			exact = append(exact, st)
+		}
+	}
+	c.mu.Unlock()
+	readings := make(map[*progState]ExactCounts, len(exact))
+	for _, st := range exact {
+		if ec, ok := c.src.Exact.Read(st.id); ok {
+			readings[st] = ec
+		}
+	}
+
 	// Programs not seen before are read outside the lock. A known ID
 	// with another load time was reused by a new program.
 	present := map[bpfprog.ID]bpfprog.Sample{}
@@ -382,26 +403,10 @@ func (c *Counter) Read() error {
 	}
 
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	for _, p := range fresh {
 		c.consider(p)
 	}
-	var exact []*progState
-	for _, st := range c.progs {
-		if st.exact && !st.gone {
-			exact = append(exact, st)
-		}
-	}
-	c.mu.Unlock()
-	// Map lookups, outside the lock.
-	readings := make(map[*progState]ExactCounts, len(exact))
-	for _, st := range exact {
-		if ec, ok := c.src.Exact.Read(st.id); ok {
-			readings[st] = ec
-		}
-	}
-
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	for id := range c.ignored {
 		if _, ok := present[id]; !ok {
 			delete(c.ignored, id)

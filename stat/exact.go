@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -69,6 +70,7 @@ type Fentry struct {
 type exactTarget struct {
 	coll  *ebpf.Collection
 	links []link.Link
+	ids   []bpfprog.ID // of the counter programs themselves
 }
 
 // OpenFentry opens a counting perf event per CPU for each event (at most
@@ -170,9 +172,27 @@ func (e *Fentry) Attach(p *bpfprog.Program) (err error) {
 			return fmt.Errorf("attach %s to program %d: %w", name, p.ID, classify(err))
 		}
 		t.links = append(t.links, l)
+		if info, err := coll.Programs[name].Info(); err == nil {
+			if id, ok := info.ID(); ok {
+				t.ids = append(t.ids, bpfprog.ID(id))
+			}
+		}
 	}
 	e.targets[p.ID] = t
 	return nil
+}
+
+// Owns reports whether id is one of the counter programs Fentry loaded:
+// counting those would count the counting.
+func (e *Fentry) Owns(id bpfprog.ID) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, t := range e.targets {
+		if slices.Contains(t.ids, id) {
+			return true
+		}
+	}
+	return false
 }
 
 // Read returns the cumulative counts of the program with id, summed over

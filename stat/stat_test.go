@@ -86,6 +86,9 @@ func (f *fakeKernel) Read(id bpfprog.ID) (ExactCounts, bool) {
 
 func (f *fakeKernel) Detach(id bpfprog.ID) { delete(f.attached, id) }
 
+// Owns: the fake counter's own program is 99.
+func (f *fakeKernel) Owns(id bpfprog.ID) bool { return id == 99 }
+
 func (f *fakeKernel) run(id bpfprog.ID, runs uint64, ns time.Duration) {
 	f.progs[id].Stats.RunCount += runs
 	f.progs[id].Stats.RunTime += ns
@@ -287,6 +290,8 @@ func TestSelectorNotFound(t *testing.T) {
 	}
 	f.load(6, "other", 0x5000)
 	f.load(8, "later", 0x6000)
+	f.load(99, "later", 0x7000) // the counter's own: never counted
+	f.run(99, 3, time.Microsecond)
 	f.run(8, 3, time.Microsecond)
 	f.run(6, 3, time.Microsecond)
 	c.Read()
