@@ -405,6 +405,10 @@ func (t *dwarfTable) parseUnit(u *dwarfUnit) {
 			}
 		}
 		if e.Children {
+			if noCode(e.Tag) {
+				r.SkipChildren()
+				continue
+			}
 			stack = append(stack, e.Tag)
 			if e.Tag == dwarf.TagSubprogram || e.Tag == dwarf.TagInlinedSubroutine {
 				depth++
@@ -419,6 +423,22 @@ func (t *dwarfTable) parseUnit(u *dwarfUnit) {
 	t.bytes.Add(int64(n))
 	t.cache.charge(t, n)
 }
+
+// noCode reports whether entries of tag hold no code, so that their
+// children need not be read: types, and call sites with their parameters
+// (one per call in optimized code).
+func noCode(tag dwarf.Tag) bool {
+	switch tag {
+	case dwarf.TagStructType, dwarf.TagUnionType, dwarf.TagClassType, dwarf.TagEnumerationType,
+		dwarf.TagArrayType, dwarf.TagSubroutineType, dwarf.TagCallSite, tagGNUCallSite:
+		return true
+	}
+	return false
+}
+
+// tagGNUCallSite is DW_TAG_GNU_call_site, DWARF 4's call sites in gcc's
+// extension.
+const tagGNUCallSite dwarf.Tag = 0x4109
 
 // funcName names a subprogram or inlined call: its linkage name, else its
 // name, else its abstract origin's or specification's, followed up to a
