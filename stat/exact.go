@@ -231,12 +231,15 @@ func (e *Fentry) Read(id bpfprog.ID) (ExactCounts, bool) {
 		c.Events = append(c.Events, r)
 	}
 	if e.latency {
+		var perCPU [][HistBuckets]uint64
+		if err := t.coll.Maps["hist"].Lookup(uint32(0), &perCPU); err != nil {
+			return ExactCounts{}, false
+		}
 		c.Hist = make([]uint64, HistBuckets)
-		for b := range c.Hist {
-			if err := t.coll.Maps["hist"].Lookup(uint32(b), &runs); err != nil {
-				return ExactCounts{}, false
+		for _, h := range perCPU {
+			for b, n := range h {
+				c.Hist[b] += n
 			}
-			c.Hist[b] = sum(runs)
 		}
 	}
 	return c, true

@@ -88,12 +88,19 @@ struct {
 	__type(value, __u64);
 } runs SEC(".maps");
 
-/* Runs whose duration d in ns has floor(log2(d)) == i, per CPU. */
+/*
+ * Bucket i counts the runs whose duration d in ns has floor(log2(d)) == i,
+ * per CPU; one entry, so that user space reads it in one lookup.
+ */
+struct hist {
+	__u64 buckets[HIST_BUCKETS];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, HIST_BUCKETS);
+	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct hist);
 } hist SEC(".maps");
 
 static __always_inline __u32 log2u64(__u64 v)
@@ -175,12 +182,13 @@ int bpfprof_stat_exit(void *ctx)
 	}
 	bump(&runs, 0);
 	if (latency) {
-		__u32 key = 1;
+		__u32 key = 1, zero = 0;
 		__u64 *t = bpf_map_lookup_elem(&runs, &key);
+		struct hist *h = bpf_map_lookup_elem(&hist, &zero);
 
 		/* A run shorter than the clock's step lands in bucket 0. */
-		if (t && *t && now >= *t)
-			bump(&hist, log2u64((now - *t) | 1) & (HIST_BUCKETS - 1));
+		if (t && *t && now >= *t && h)
+			h->buckets[log2u64((now - *t) | 1) & (HIST_BUCKETS - 1)]++;
 	}
 	return 0;
 }
