@@ -123,3 +123,33 @@ func TestOpenCgroupErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetsSkipExited: of several processes, one that exited after the
+// caller listed them (record -u) is skipped, as exited threads are; a lone
+// process that is gone, or every one, is an error wrapping ErrNotFound.
+func TestTargetsSkipExited(t *testing.T) {
+	const gone = 1 << 30 // above any pid_max: never a running process
+	self := os.Getpid()
+	o := Options{PIDs: []int{gone, self}}
+	ts, closeTargets, err := o.targets()
+	closeTargets()
+	if err != nil {
+		t.Fatalf("targets of %v: %v", o.PIDs, err)
+	}
+	if len(ts) == 0 {
+		t.Fatalf("targets of %v: none", o.PIDs)
+	}
+	for _, tg := range ts {
+		if tg.proc != self {
+			t.Errorf("target %+v: not a thread of %d", tg, self)
+		}
+	}
+	for _, pids := range [][]int{{gone}, {gone, gone + 1}} {
+		o := Options{PIDs: pids}
+		_, closeTargets, err := o.targets()
+		closeTargets()
+		if !errors.Is(err, ErrNotFound) {
+			t.Errorf("targets of %v: %v, want ErrNotFound", pids, err)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -374,6 +375,11 @@ func (o *Options) targets() ([]target, func(), error) {
 		var ts []target
 		for _, pid := range o.PIDs {
 			entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+			if errors.Is(err, fs.ErrNotExist) && len(o.PIDs) > 1 {
+				// Exited since the caller listed it (record -u lists
+				// every process of a user), as threads do below.
+				continue
+			}
 			if err != nil {
 				return nil, func() {}, fmt.Errorf("process %d: %w (%v)", pid, ErrNotFound, err)
 			}
@@ -382,6 +388,9 @@ func (o *Options) targets() ([]target, func(), error) {
 					ts = append(ts, target{pid: tid, proc: pid})
 				}
 			}
+		}
+		if len(ts) == 0 {
+			return nil, func() {}, fmt.Errorf("every process in %v has exited: %w", o.PIDs, ErrNotFound)
 		}
 		return ts, func() {}, nil
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/signal"
 	"os/user"
@@ -318,6 +319,13 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 	defer signal.Stop(pipes)
 
 	pids := cfg.pids
+	for _, pid := range cfg.pids {
+		// Checked here: the sampler skips a process that exits between
+		// a listing and its open (-u), which -p must not do silently.
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, fs.ErrNotExist) {
+			return errs.New(errs.ErrNotFound, fmt.Sprintf("-p: no process %d is running", pid))
+		}
+	}
 	if cfg.uidSet {
 		if pids, err = userProcesses("/proc", cfg.uid, os.Getpid()); err != nil {
 			return err

@@ -405,3 +405,19 @@ func TestProgressLine(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordGonePID: a -p process that is not running is named in one line,
+// exit 1, and no profile is left behind (the sampler itself skips a process
+// that exits after -u listed it, so -p is checked first).
+func TestRecordGonePID(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "p.pb.gz")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"record", "-d", "1", "-o", out, "-p", "1073741824"}, &stdout, &stderr)
+	msg := stderr.String()
+	if code != 1 || !strings.Contains(msg, "no process 1073741824 is running") || strings.Count(msg, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want 1 and one line naming the process", code, msg)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("%s was written", out)
+	}
+}
