@@ -9,25 +9,15 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/errs"
 )
 
-// progTypeNames are bpftool's names of the program types, indexed by the
-// kernel's enum bpf_prog_type.
-var progTypeNames = [...]string{
-	"unspec", "socket_filter", "kprobe", "sched_cls", "sched_act",
-	"tracepoint", "xdp", "perf_event", "cgroup_skb", "cgroup_sock",
-	"lwt_in", "lwt_out", "lwt_xmit", "sock_ops", "sk_skb",
-	"cgroup_device", "sk_msg", "raw_tracepoint", "cgroup_sock_addr",
-	"lwt_seg6local", "lirc_mode2", "sk_reuseport", "flow_dissector",
-	"cgroup_sysctl", "raw_tracepoint_writable", "cgroup_sockopt", "tracing",
-	"struct_ops", "ext", "lsm", "sk_lookup", "syscall", "netfilter",
-}
-
-// progTypeName names a program type as bpftool does.
+// progTypeName names a program type as bpftool does, from bpfprog's
+// table of types: the one table of them.
 func progTypeName(t ebpf.ProgramType) string {
-	if uint64(t) < uint64(len(progTypeNames)) {
-		return progTypeNames[t]
+	if bt := bpfprog.Type(t); bt.Known() {
+		return bt.String()
 	}
 	return "type_" + strconv.FormatUint(uint64(t), 10)
 }
