@@ -2,6 +2,8 @@ package sampler
 
 import (
 	"errors"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -88,10 +90,31 @@ func TestParsePrivilegesErrors(t *testing.T) {
 	}
 }
 
+// TestCheckPrivileges checks what is read from this machine against the
+// files themselves and the process's effective uid.
 func TestCheckPrivileges(t *testing.T) {
 	p, err := CheckPrivileges()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%+v; problems: %q", p, p.Problems())
+	for file, got := range map[string]int{
+		"/proc/sys/kernel/perf_event_paranoid": p.Paranoid,
+		"/proc/sys/kernel/kptr_restrict":       p.KptrRestrict,
+	} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, err := strconv.Atoi(strings.TrimSpace(string(b))); err != nil || got != want {
+			t.Errorf("%s holds %q, read as %d", file, b, got)
+		}
+	}
+	// Root in the initial user namespace holds every capability; the
+	// checks of a process must say so.
+	if os.Geteuid() == 0 && (!p.CapSysAdmin || !p.CanListBPF() || !p.CanSampleSystemWide()) {
+		t.Errorf("root without its capabilities: %+v", p)
+	}
+	if (p.Err() == nil) != p.CanSampleSystemWide() {
+		t.Errorf("Err %v, but CanSampleSystemWide %v", p.Err(), p.CanSampleSystemWide())
+	}
 }
