@@ -48,16 +48,35 @@ const repoRoot = "../.."
 // BPF_PROG_TEST_RUN until the returned func is called, which also unloads it.
 func driveProgram(t *testing.T, name string) (stop func()) {
 	t.Helper()
+	_, stop = driveProgramID(t, name)
+	return stop
+}
+
+// driveProgramID is driveProgram that also returns the program's ID: other
+// tests on the machine load the same testdata programs, under the same
+// names, so a test that checks its own program's samples picks them by ID.
+func driveProgramID(t *testing.T, name string) (id int64, stop func()) {
+	t.Helper()
 	obj, err := testprogs.Load(name)
 	testutil.SkipIfNoPermission(t, err)
 	if err != nil {
 		t.Fatal(err)
 	}
+	info, err := obj.Program().Info()
+	if err != nil {
+		obj.Close()
+		t.Fatal(err)
+	}
+	pid, ok := info.ID()
+	if !ok {
+		obj.Close()
+		t.Fatal("the kernel gave no ID of the loaded program")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	var driveErr error
 	wg.Go(func() { _, driveErr = testprogs.Drive(ctx, obj.Program(), 0) })
-	return sync.OnceFunc(func() {
+	return int64(pid), sync.OnceFunc(func() {
 		cancel()
 		wg.Wait()
 		obj.Close()
@@ -71,8 +90,8 @@ func driveProgram(t *testing.T, name string) (stop func()) {
 // the kernel has counted want of CPU time inside it (BPF_ENABLE_STATS), so
 // that a busy machine makes it take longer rather than run less. It then
 // unloads the program and returns once its ID is gone: the kernel reports
-// the unload to perf before it frees the ID.
-func driveUntilRan(t *testing.T, name string, want time.Duration) {
+// the unload to perf before it frees the ID. It returns the program's ID.
+func driveUntilRan(t *testing.T, name string, want time.Duration) int64 {
 	t.Helper()
 	obj, err := testprogs.Load(name)
 	testutil.SkipIfNoPermission(t, err)
@@ -99,7 +118,7 @@ func driveUntilRan(t *testing.T, name string, want time.Duration) {
 	for {
 		p, err := ebpf.NewProgramFromID(id)
 		if errors.Is(err, os.ErrNotExist) {
-			return
+			return int64(id)
 		}
 		if err != nil {
 			t.Fatalf("look up BPF program %d: %v", id, err)
@@ -259,7 +278,7 @@ func TestRecordHotProgram(t *testing.T) {
 	}
 	hotLine := fmt.Sprintf("%s:%d", file, line)
 
-	stop := driveProgram(t, testprogs.Hot)
+	id, stop := driveProgramID(t, testprogs.Hot)
 	path := filepath.Join(t.TempDir(), "hot.pb.gz")
 	_, stderr := recordOK(t, "-F", "999", "-d", "3s", "-o", path)
 	stop()
@@ -274,11 +293,14 @@ func TestRecordHotProgram(t *testing.T) {
 	}
 	var hot, underTestRun int64
 	for _, s := range p.Sample {
-		if !s.HasLabel("bpf_prog_name", testprogs.HotFunc) {
+		// Ours by ID: a copy another test loaded and unloaded before
+		// its info could be read has the name (from its kernel symbol)
+		// but, rightly, type "unknown".
+		if ids := s.NumLabel["bpf_prog_id"]; len(ids) != 1 || ids[0] != id {
 			continue
 		}
 		hot += s.Value[0]
-		if !s.HasLabel("bpf_prog_type", "socket_filter") || len(s.NumLabel["bpf_prog_id"]) != 1 {
+		if !s.HasLabel("bpf_prog_type", "socket_filter") || !s.HasLabel("bpf_prog_name", testprogs.HotFunc) {
 			t.Errorf("hot sample labels %v %v", s.Label, s.NumLabel)
 		}
 		if hasFunction(s, "bpf_test_run") {
@@ -392,7 +414,7 @@ func TestRecordProgramLoadedDuringRecording(t *testing.T) {
 	// Half a second of CPU time in the program is ~500 samples at 999 Hz
 	// however busy the machine; the recording ends only after the kernel
 	// has reported the unload, and then drains its rings.
-	driveUntilRan(t, testprogs.Subprog, 500*time.Millisecond)
+	id := driveUntilRan(t, testprogs.Subprog, 500*time.Millisecond)
 	cancel()
 	<-done
 	testutil.SkipIfNoPermission(t, recErr)
@@ -410,14 +432,28 @@ func TestRecordProgramLoadedDuringRecording(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Ours by ID: other tests load the same program, and a copy unloaded
+	// before its info could be read is named from its kernel symbols only,
+	// its subprogram without a file.
 	var sub, main int64
+	ours := map[uint64]bool{}
 	for _, s := range p.Sample {
-		if !s.HasLabel("bpf_prog_name", testprogs.SubprogFunc) {
+		if ids := s.NumLabel["bpf_prog_id"]; len(ids) != 1 || ids[0] != id {
 			continue
+		}
+		if !s.HasLabel("bpf_prog_name", testprogs.SubprogFunc) {
+			t.Errorf("sample of program %d labelled %v", id, s.Label)
 		}
 		main += s.Value[0]
 		if hasFunction(s, testprogs.SubprogSubFunc) {
 			sub += s.Value[0]
+		}
+		for _, loc := range s.Location {
+			for _, l := range loc.Line {
+				if l.Function != nil {
+					ours[l.Function.ID] = true
+				}
+			}
 		}
 	}
 	if main == 0 || sub == 0 {
@@ -428,7 +464,7 @@ func TestRecordProgramLoadedDuringRecording(t *testing.T) {
 		t.Errorf("no sample on the subprogram's hot line %s:%d: %v", file, line, lines)
 	}
 	for _, f := range p.Function {
-		if f.Name == testprogs.SubprogSubFunc && (f.Filename != file || !strings.HasPrefix(f.SystemName, "bpf_prog_")) {
+		if ours[f.ID] && f.Name == testprogs.SubprogSubFunc && (f.Filename != file || !strings.HasPrefix(f.SystemName, "bpf_prog_")) {
 			t.Errorf("subprogram function %+v", f)
 		}
 	}
