@@ -49,6 +49,12 @@ bench: build
 demo: build
 	$(BIN) top --demo
 
+# Every fuzz target for FUZZTIME each (default 30s); fails on a crasher.
+# FUZZ=regexp picks targets by package/name.
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME="$(FUZZTIME)" FUZZ="$(FUZZ)" ./scripts/fuzz.sh
+
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...

@@ -564,7 +564,8 @@ type testSym struct {
 }
 
 // writeTestELF writes a little-endian x86-64 ELF executable of sections
-// (from index 1), then .symtab with syms, .strtab and .shstrtab.
+// (from index 1), then .symtab with syms, .strtab and .shstrtab. A
+// SHT_DYNSYM section among sections shares .strtab.
 func writeTestELF(sections []testSection, syms []testSym) []byte {
 	le := binary.LittleEndian
 	strtab := []byte{0}
@@ -606,8 +607,10 @@ func writeTestELF(sections []testSection, syms []testSym) []byte {
 	for i, s := range sections {
 		sh := elf.Section64{Name: names[i], Type: uint32(s.typ), Addr: s.addr, Off: offs[i], Size: uint64(len(s.data)), Addralign: 1}
 		switch s.typ {
-		case elf.SHT_SYMTAB:
+		case elf.SHT_SYMTAB, elf.SHT_DYNSYM:
 			sh.Link, sh.Entsize, sh.Info = uint32(n+2), elf.Sym64Size, 1
+		case elf.SHT_RELA:
+			sh.Entsize = 24
 		case elf.SHT_PROGBITS:
 			sh.Flags = uint64(elf.SHF_ALLOC)
 		}
@@ -640,7 +643,7 @@ func testGoELF(merged bool) ([]byte, []synthFunc) {
 		{name: "main.a", typ: elf.STT_FUNC, shndx: 1, value: funcs[0].entry, size: 4},
 		{name: "runtime.etext", typ: elf.STT_FUNC, shndx: 1, value: end + 0xf},
 	}
-	text := testSection{name: ".text", typ: elf.SHT_PROGBITS, addr: testGoText - 0x100, data: make([]byte, 0x1000)}
+	text := testSection{name: ".text", typ: elf.SHT_PROGBITS, addr: testGoText - 0x100, data: make([]byte, 0x10)}
 	if !merged {
 		return writeTestELF([]testSection{text, {name: ".gopclntab", typ: elf.SHT_PROGBITS, addr: 0x500000, data: pcln}}, syms), funcs
 	}
