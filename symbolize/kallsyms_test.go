@@ -2,8 +2,10 @@ package symbolize
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -244,4 +246,47 @@ func (s *Symbolizer) kernelReloads() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.kernReloads
+}
+
+// FuzzModules parses arbitrary /proc/modules contents: every module kept
+// has a name without spaces and parses back from a line written as the
+// kernel writes it; widening a kernel table's regions by them keeps each
+// region's start below its limit.
+func FuzzModules(f *testing.F) {
+	f.Add("nf_tables 356352 0 - Live 0xffffffffc0300000\nnf_conntrack 200000 1 nf_tables, Live 0xffffffffc0310000 (O)\nbroken line\n")
+	f.Add("nf_tables 18446744073709551615 0 - Live 0xffffffffffffff00\nx 1 0 - Loading 0x0000000000000000\n")
+	f.Add("a 10 0 - Live ffffffffc0300000\nb -1 0 - Live 0x10\n")
+	kt := loadKallsymsFixture(f, "kallsyms.txt")
+	f.Fuzz(func(t *testing.T, in string) {
+		mods, err := parseModules(strings.NewReader(in))
+		if err != nil {
+			if mods != nil {
+				t.Fatalf("modules %v with error %v", mods, err)
+			}
+			return
+		}
+		var back strings.Builder
+		for _, m := range mods {
+			if m.name == "" || strings.ContainsAny(m.name, " \t\n\r\v\f") {
+				t.Fatalf("module name %q", m.name)
+			}
+			fmt.Fprintf(&back, "%s %d 0 - Live 0x%016x\n", m.name, m.size, m.base)
+		}
+		again, err := parseModules(strings.NewReader(back.String()))
+		if err != nil || !slices.Equal(again, mods) {
+			t.Fatalf("%+v written back parses as %+v, %v", mods, again, err)
+		}
+		c := *kt
+		c.regions = slices.Clone(kt.regions)
+		for i := range c.regions {
+			m := *c.regions[i].mapping
+			c.regions[i].mapping = &m
+		}
+		c.applyModules(mods)
+		for _, r := range c.regions {
+			if r.start > r.limit || r.mapping.Start != r.start || r.mapping.Limit != r.limit {
+				t.Fatalf("region %s: %#x-%#x, mapping %#x-%#x", r.name, r.start, r.limit, r.mapping.Start, r.mapping.Limit)
+			}
+		}
+	})
 }

@@ -1,0 +1,87 @@
+package sampler
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// FuzzParseCPUList parses arbitrary CPU lists (a --cpu flag, or a sysfs
+// file): an error comes with no CPUs; a list is sorted, without duplicates
+// or negative CPUs, and survives FormatCPUList and a second parse.
+func FuzzParseCPUList(f *testing.F) {
+	for _, s := range []string{"0", "0-3,5,7-8", "1,1", " 0-1\n", "3-1", "0-65536", "a", "", ",", "-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		cpus, err := ParseCPUList(s)
+		if err != nil {
+			if cpus != nil {
+				t.Fatalf("CPUs %v with error %v", cpus, err)
+			}
+			return
+		}
+		for i, c := range cpus {
+			if c < 0 || (i > 0 && c <= cpus[i-1]) {
+				t.Fatalf("%q: CPUs %v not sorted, unique and non-negative", s, cpus)
+			}
+		}
+		back, err := ParseCPUList(FormatCPUList(cpus))
+		if err != nil || !slices.Equal(back, cpus) {
+			t.Fatalf("%q: %v formats as %q, which parses as %v, %v", s, cpus, FormatCPUList(cpus), back, err)
+		}
+	})
+}
+
+// FuzzParsePrivileges parses arbitrary sysctl and status files: an error
+// comes with the zero Privileges, and what parsed survives being written
+// back as the kernel would and parsed again.
+func FuzzParsePrivileges(f *testing.F) {
+	f.Add([]byte("2\n"), []byte("0\n"), []byte("Name:\tbash\nCapEff:\t000001ffffffffff\n"))
+	f.Add([]byte("-1"), []byte("2"), []byte("CapEff:\t0000000000000000\nCapEff:\t00000000a80425fb\n"))
+	f.Add([]byte("4"), []byte("1"), []byte("CapEff: zz\n"))
+	f.Fuzz(func(t *testing.T, paranoid, kptr, status []byte) {
+		p, err := ParsePrivileges(bytes.NewReader(paranoid), bytes.NewReader(kptr), bytes.NewReader(status))
+		if err != nil {
+			if p != (Privileges{}) {
+				t.Fatalf("privileges %+v with error %v", p, err)
+			}
+			return
+		}
+		var caps uint64
+		for bit, has := range map[uint]bool{capSysAdmin: p.CapSysAdmin, capPerfmon: p.CapPerfmon, capBPF: p.CapBPF, capSyslog: p.CapSyslog} {
+			if has {
+				caps |= 1 << bit
+			}
+		}
+		back, err := ParsePrivileges(strings.NewReader(strconv.Itoa(p.Paranoid)+"\n"), strings.NewReader(strconv.Itoa(p.KptrRestrict)+"\n"),
+			strings.NewReader(fmt.Sprintf("CapEff:\t%016x\n", caps)))
+		if err != nil || back != p {
+			t.Fatalf("%+v written back parses as %+v, %v", p, back, err)
+		}
+	})
+}
+
+// FuzzParseEvent parses arbitrary -e specs: an error comes with the zero
+// Event, and an event parses back from its String.
+func FuzzParseEvent(f *testing.F) {
+	for _, s := range []string{"cpu-clock", "cycles:u", "instructions:k", "r01c2:uk", "task-clock:", "rzz", "page-faults :u"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, spec string) {
+		e, err := ParseEvent(spec)
+		if err != nil {
+			if e != (Event{}) {
+				t.Fatalf("event %v with error %v", e, err)
+			}
+			return
+		}
+		back, err := ParseEvent(e.String())
+		if err != nil || back != e {
+			t.Fatalf("%q: %v parses back as %v, %v", spec, e, back, err)
+		}
+	})
+}
