@@ -68,7 +68,10 @@ for hz in 19 99; do
 		--otlp-endpoint "http://127.0.0.1:$sinkport" --metrics-addr "127.0.0.1:$mport" 2>"$tmp/agent$hz.log" &
 	apid=$!
 	pids+=($apid)
-	until grep -q 'msg=sampling' "$tmp/agent$hz.log" 2>/dev/null; do sleep 0.2; done
+	until grep -q 'msg=sampling' "$tmp/agent$hz.log" 2>/dev/null; do
+		kill -0 "$apid" 2>/dev/null || { cat "$tmp/agent$hz.log" >&2; exit 1; }
+		sleep 0.2
+	done
 	read -r -a st </proc/$apid/stat
 	t0=$((st[13] + st[14]))
 	end=$((SECONDS + dur))

@@ -15,7 +15,7 @@ import (
 	"github.com/bpfprof/bpfprof/agent"
 )
 
-const agentSynopsis = "[--config FILE] [--metrics-addr [HOST:PORT]] [-F HZ] [--profile-interval DURATION] [--otlp-endpoint URL] [--pyroscope-url URL] [--profile-dir DIR [--profile-keep N]] [--once]"
+const agentSynopsis = "[--config FILE] [--metrics | --metrics-addr HOST:PORT] [-F HZ] [--profile-interval DURATION] [--otlp-endpoint URL] [--pyroscope-url URL] [--profile-dir DIR [--profile-keep N]] [--once]"
 
 const agentAbout = `Runs in the foreground for systemd and the like: serves per-program metrics to
 Prometheus and exports a profile of BPF code every interval to an OpenTelemetry
@@ -37,8 +37,8 @@ func parseAgentArgs(args []string, stderr io.Writer) (*agentArgs, error) {
 	fs := newFlagSet("agent", agentSynopsis+"\n\n"+agentAbout, stderr)
 	d := agent.Defaults()
 	configFile := fs.String("config", "", "read settings from this TOML `FILE` (keys as the long flags, with _ for -); SIGHUP rereads it")
-	metrics := fs.String("metrics-addr", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics (without a value: "+agent.DefaultMetricsAddr+"); nothing listens unless given")
-	fs.Lookup("metrics-addr").NoOptDefVal = agent.DefaultMetricsAddr
+	metrics := fs.String("metrics-addr", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics; nothing listens unless this or --metrics is given")
+	metricsOn := fs.Bool("metrics", false, "serve Prometheus metrics at http://"+agent.DefaultMetricsAddr+"/metrics")
 	freq := fs.Uint64P("freq", "F", d.Frequency, "sample at this frequency in `HZ` per CPU")
 	interval := fs.String("profile-interval", time.Duration(d.ProfileInterval).String(), "export a profile every `DURATION`")
 	otlp := fs.String("otlp-endpoint", "", "send profiles over OTLP/HTTP to this collector `URL` (e.g. http://127.0.0.1:4318; "+agent.OTLPPath+" is added)")
@@ -71,6 +71,9 @@ func parseAgentArgs(args []string, stderr io.Writer) (*agentArgs, error) {
 		return nil, usagef("--send-timeout: %v", err)
 	}
 	apply := func(c *agent.Config) {
+		if set("metrics") && *metricsOn && !set("metrics-addr") {
+			c.MetricsAddr = agent.DefaultMetricsAddr
+		}
 		if set("metrics-addr") {
 			c.MetricsAddr = *metrics
 		}

@@ -19,7 +19,7 @@ import (
 )
 
 func TestAgentArgs(t *testing.T) {
-	a, err := parseAgentArgs([]string{"--metrics-addr", "-F", "99", "--profile-dir", "/tmp/x", "--profile-interval", "30s"}, io.Discard)
+	a, err := parseAgentArgs([]string{"--metrics", "-F", "99", "--profile-dir", "/tmp/x", "--profile-interval", "30s"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +49,7 @@ func TestAgentArgs(t *testing.T) {
 		{"-F", "0"},
 		{"--otlp-endpoint", "localhost:4318"},
 		{"--metrics-addr=9464"},
+		{"--metrics-addr"},
 		{"extra"},
 		{"--queue", "0"},
 	} {
