@@ -2,6 +2,12 @@ package agent
 
 import (
 	"bytes"
+	"compress/gzip"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -101,5 +107,48 @@ func TestOTLPRoundTrip(t *testing.T) {
 	}
 	if got := LeafLines(back, 1, nil); len(got) != 3 || got[0] != lines[0] {
 		t.Errorf("after JSON: %+v", got)
+	}
+}
+
+// TestOTLPExporter posts to an OTLP/HTTP endpoint as a collector's receiver
+// takes it: protobuf, gzipped, at /v1development/profiles.
+func TestOTLPExporter(t *testing.T) {
+	var got pprofile.Profiles
+	var gotPath, gotType string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		gotPath, gotType = r.URL.Path, r.Header.Get("Content-Type")
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		b, err := io.ReadAll(zr)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		req := pprofileotlp.NewExportRequest()
+		if err := req.UnmarshalProto(b); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		got = req.Profiles()
+	}))
+	defer srv.Close()
+	ex := NewOTLPExporter(srv.URL+"/", Resource{ServiceName: "bpfprof"})
+	n, err := ex.Export(context.Background(), testProfile(t))
+	if err != nil || n == 0 {
+		t.Fatalf("%d bytes, %v", n, err)
+	}
+	if gotPath != OTLPPath || gotType != "application/x-protobuf" || got.SampleCount() != 6 {
+		t.Errorf("path %q, type %q, %d samples", gotPath, gotType, got.SampleCount())
+	}
+	// A receiver's refusal is an error with its status.
+	bad := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "profiles not enabled", http.StatusNotFound)
+	}))
+	defer bad.Close()
+	if _, err := NewOTLPExporter(bad.URL, Resource{}).Export(context.Background(), testProfile(t)); err == nil || !strings.Contains(err.Error(), "404") {
+		t.Errorf("refused: %v", err)
 	}
 }
