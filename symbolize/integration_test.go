@@ -337,12 +337,14 @@ func TestIntegrationSampled(t *testing.T) {
 		t.Error(err)
 	}
 	dcancel()
+	// Set before the unload: its record may be handled before Close
+	// returns.
+	wantUnload.Store(id)
 	if err := o.Close(); err != nil {
 		t.Fatal(err)
 	}
 	// Until the unload's record has been handled (a hang, not a
 	// measurement, ends it).
-	wantUnload.Store(id)
 	for deadline := time.Now().Add(2 * time.Minute); !unloadSeen.Load(); {
 		if time.Now().After(deadline) {
 			t.Fatal("the unload of the program never came")
