@@ -329,9 +329,9 @@ func TestTopSignals(t *testing.T) {
 	}
 }
 
-// loadChurn loads n programs named bpfprof_churn and unloads all but the
+// loadChurn loads n programs named name and unloads all but the
 // last keep ones it returns.
-func loadChurn(t *testing.T, n int, keep ...int) []*ebpf.Program {
+func loadChurn(t *testing.T, name string, n int, keep ...int) []*ebpf.Program {
 	t.Helper()
 	k := 0
 	if len(keep) > 0 {
@@ -339,7 +339,7 @@ func loadChurn(t *testing.T, n int, keep ...int) []*ebpf.Program {
 	}
 	var kept []*ebpf.Program
 	spec := &ebpf.ProgramSpec{
-		Name:         "bpfprof_churn",
+		Name:         name,
 		Type:         ebpf.SocketFilter,
 		License:      "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()},
@@ -384,14 +384,18 @@ func TestTopChurn(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.waitFor("the first screen", 20*time.Second, func(scr string) bool { return strings.Contains(scr, "programs") })
-	s.keys("/", "bpfprof_churn", "Enter")
-	s.waitFor("the filter", 15*time.Second, func(scr string) bool { return strings.Contains(scr, "filter: bpfprof_churn  (") })
+	// A name of this run's own: bpfprog's tests churn programs named
+	// bpfprof_churn at the same time, and so may another run of this test.
+	// (The trailing _ keeps pid 12 from matching pid 123's.)
+	name := fmt.Sprintf("bpfpc%d_", os.Getpid())
+	s.keys("/", name, "Enter")
+	s.waitFor("the filter", 15*time.Second, func(scr string) bool { return strings.Contains(scr, "filter: "+name+"  (") })
 	before := fdCount(t, topPID)
 
-	kept := loadChurn(t, 1000, 5)
+	kept := loadChurn(t, name, 1000, 5)
 	s.waitFor("the 5 programs left", 20*time.Second, func(scr string) bool {
 		rows := tableRows(scr)
-		return len(rows) == 5 && !slices.ContainsFunc(rows, func(r string) bool { return !strings.Contains(r, "bpfprof_churn") })
+		return len(rows) == 5 && !slices.ContainsFunc(rows, func(r string) bool { return !strings.Contains(r, name) })
 	})
 	for _, p := range kept {
 		p.Close()
@@ -399,7 +403,7 @@ func TestTopChurn(t *testing.T) {
 	s.waitFor("the churned programs gone from the table", 20*time.Second, func(scr string) bool {
 		// With no other program on the machine, the table says none
 		// is loaded at all.
-		return strings.Contains(scr, `no program matches "bpfprof_churn"`) || strings.Contains(scr, "no BPF programs are loaded")
+		return strings.Contains(scr, `no program matches "`+name+`"`) || strings.Contains(scr, "no BPF programs are loaded")
 	})
 	if after := fdCount(t, topPID); after > before {
 		t.Errorf("top holds %d file descriptors after the churn, %d before", after, before)
