@@ -326,6 +326,7 @@ func TestIntegrationSampled(t *testing.T) {
 	go func() { done <- r.Run(ctx, h) }()
 
 	o, id := loadTestProg(t, testprogs.Hot)
+	wantUnload.Store(id) // before the unload, which Run may handle at once
 	info, err := readProgInfo(id)
 	if err != nil {
 		t.Fatal(err)
