@@ -78,6 +78,12 @@ type Counter struct {
 	lastAt  int64 // boot ns of the latest reading
 	notes   []string
 	noted   bool
+	// exactNote says why exact counting is unavailable until Notes gives
+	// it out; exactNoteBTF says it came from a program with BTF, whose
+	// refusal is the machine's reason (one without BTF only says why
+	// that program cannot be counted exactly).
+	exactNote    string
+	exactNoteBTF bool
 }
 
 type progState struct {
@@ -196,9 +202,9 @@ func (c *Counter) add(p *bpfprog.Program, isNew bool) *progState {
 	if c.src.Exact != nil && c.supported() > 0 {
 		if err := c.src.Exact.Attach(p); err != nil {
 			st.exactError = err
-			if !c.noted {
-				c.noted = true
-				c.notes = append(c.notes, fmt.Sprintf("exact counting unavailable: %v; counts are sampled", err))
+			if !c.noted && (c.exactNote == "" || !c.exactNoteBTF && p.BTFID != 0) {
+				c.exactNote = fmt.Sprintf("exact counting unavailable: %v; counts are sampled", err)
+				c.exactNoteBTF = p.BTFID != 0
 			}
 		} else {
 			st.exact = true
@@ -261,6 +267,10 @@ func (c *Counter) Notes() []string {
 	defer c.mu.Unlock()
 	n := c.notes
 	c.notes = nil
+	if c.exactNote != "" && !c.noted {
+		c.noted = true
+		n = append(n, c.exactNote)
+	}
 	return n
 }
 

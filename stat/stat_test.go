@@ -417,3 +417,28 @@ func TestMissMetric(t *testing.T) {
 		t.Errorf("page-faults metric %+v", m)
 	}
 }
+
+// TestFallbackNoteNamesTheKernelsReason: with every program counted, one
+// without BTF (fentry cannot attach to it) listed first does not give the
+// reason for the fallback when a program with BTF is refused too: the
+// note is the kernel's refusal, given once.
+func TestFallbackNoteNamesTheKernelsReason(t *testing.T) {
+	f := newFake()
+	f.load(3, "no_btf", 0x2000)
+	f.load(4, "with_btf", 0x3000).BTFID = 12
+	f.load(5, "with_btf2", 0x4000).BTFID = 13
+	c := New(f.sources(), Options{Events: []Event{evClock}, Sampling: true})
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	notes := c.Notes()
+	if len(notes) != 1 || !strings.Contains(notes[0], "BPF program 4 (EPERM)") {
+		t.Errorf("notes %q, want one naming program 4's refusal", notes)
+	}
+	f.load(6, "later", 0x5000).BTFID = 14
+	f.now += int64(time.Second)
+	c.Read()
+	if notes := c.Notes(); len(notes) != 0 {
+		t.Errorf("notes after the first: %q", notes)
+	}
+}
