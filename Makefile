@@ -13,7 +13,7 @@ BPF_SRCS := $(wildcard testdata/*.bpf.c)
 BPF_SRCS += stat/bpf/counter.bpf.c
 BPF_OBJS := $(BPF_SRCS:.c=.o)
 
-.PHONY: all build test test-kernels generate bench demo lint clean fuzz
+.PHONY: all build otelcol test test-kernels generate bench demo lint clean fuzz
 
 all: build
 
@@ -21,7 +21,10 @@ build:
 	$(GO) build -o $(BIN) ./cmd/bpfprof
 
 # Privileged tests need root; under CI=true they fail instead of skipping.
-test: build
+# The agent's tests run an OpenTelemetry Collector built from tools/otelcol
+# (a module of its own); built here first, it does not count against the
+# agent package's test time.
+test: build otelcol
 	$(GO) test -count=1 ./...
 
 # Debian kernel image packages test-kernels boots under QEMU, by name
@@ -32,6 +35,9 @@ KERNEL_DEB ?= linux-image-amd64 linux-image-6.12-amd64
 # QEMU guests; see "Testing on other kernels" in the README.
 test-kernels:
 	$(GO) run ./internal/kernelmatrix/testkernels -kernels "$(KERNEL_DEB)" $(TEST_KERNELS_FLAGS)
+
+otelcol:
+	cd tools/otelcol && $(GO) build -o ../../bin/otelcol .
 
 generate: $(BPF_OBJS)
 	$(GO) generate ./...

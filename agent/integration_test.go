@@ -285,18 +285,28 @@ func promQuery(t *testing.T, addr, q string) float64 {
 	return v
 }
 
-// buildCollector builds tools/otelcol once per version of its sources, into
-// the user's cache directory (a minute or more the first time).
+// buildCollector returns the collector of tools/otelcol: bin/otelcol if
+// 'make otelcol' built it from the current sources, else one built once per
+// version of its sources into the user's cache directory (a minute or more
+// the first time).
 func buildCollector(t *testing.T) string {
 	t.Helper()
 	src := filepath.Join("..", "tools", "otelcol")
 	h := sha256.New()
+	var newest time.Time
 	for _, f := range []string{"go.mod", "go.sum", "main.go"} {
-		b, err := os.ReadFile(filepath.Join(src, f))
+		path := filepath.Join(src, f)
+		b, err := os.ReadFile(path)
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.Write(b)
+		if fi, err := os.Stat(path); err == nil && fi.ModTime().After(newest) {
+			newest = fi.ModTime()
+		}
+	}
+	if fi, err := os.Stat(filepath.Join("..", "bin", "otelcol")); err == nil && fi.ModTime().After(newest) {
+		return filepath.Join("..", "bin", "otelcol")
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {
