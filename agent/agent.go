@@ -236,6 +236,9 @@ func (a *Agent) generation(ctx context.Context) (reload bool, err error) {
 	for _, ex := range a.exporters() {
 		senders = append(senders, newSender(ex, cfg.Queue, cfg.Retries, time.Duration(cfg.SendTimeout), a.log))
 	}
+	if len(senders) == 0 && cfg.MetricsAddr == "" {
+		a.log.Warn("no metrics endpoint and no backend: the agent samples for nothing (add --metrics, --otlp-endpoint, --pyroscope-url or --profile-dir)")
+	}
 	a.mu.Lock()
 	a.sess, a.tracker, a.senders = sess, sess.NewTracker(), senders
 	a.mu.Unlock()
