@@ -8,6 +8,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -130,7 +131,13 @@ func runTop(args []string, stdout, stderr io.Writer) error {
 	return top(ctx, cfg, stdout, stderr)
 }
 
+// topMemoryLimit is the soft limit on top's Go heap: a live view that runs
+// for hours should give back what a burst (listing hundreds of programs)
+// took, rather than keep it until the runtime's scavenger gets to it.
+const topMemoryLimit = 40 << 20
+
 func top(ctx context.Context, cfg *topConfig, stdout, stderr io.Writer) (err error) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(topMemoryLimit))
 	if err := bpfprog.CheckAccess(); err != nil {
 		return err
 	}
