@@ -134,7 +134,7 @@ type LineStat struct {
 
 // ErrNoFunction is returned by Build when Options.Function names no
 // function of the program; it matches errs.ErrNotFound.
-var ErrNoFunction = fmt.Errorf("no such BPF function: %w", errs.ErrNotFound)
+var ErrNoFunction = errs.New(errs.ErrNotFound, "no such BPF function")
 
 // Build makes the listing of p heated by c. It fails only for a nil
 // program or an unknown Options.Function; whatever p lacks (line info,

@@ -174,6 +174,10 @@ func TestBuildFunctionFilter(t *testing.T) {
 	if !errors.Is(err, ErrNoFunction) || !errors.Is(err, errs.ErrNotFound) || !strings.Contains(err.Error(), "main, sub") {
 		t.Errorf("unknown function: %v", err)
 	}
+	// One statement, not "no such BPF function: not found: ...".
+	if err != nil && !strings.HasPrefix(err.Error(), `no such BPF function: "nope" in program `) {
+		t.Errorf("unknown function: %q", err)
+	}
 	if _, err := Build(nil, Counts{}, Options{}); err == nil {
 		t.Error("nil program: no error")
 	}
