@@ -3,6 +3,7 @@ package perfdata
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -266,5 +267,49 @@ func TestStrayBuildIDFlag(t *testing.T) {
 	}
 	if got == nil || got.BuildID != nil || got.Maj != 0xfe || got.Ino != 325835 || got.Filename != "/bin/rm" || rd.Stats().FixedMmaps != 1 {
 		t.Errorf("MMAP2 read as %+v, stats %+v", got, rd.Stats())
+	}
+}
+
+// TestSynthesizedIDZero: with events of two sample formats, a side-band
+// record perf synthesized carries event id 0 in its sample_id; it is read
+// as the first event's, as perf reads it (perf record -a -g -o - writes
+// such records for the kernel's maps). One of an undescribed event is
+// skipped and counted.
+func TestSynthesizedIDZero(t *testing.T) {
+	attr := func(s *stream, id, sampleType uint64) {
+		a := make([]byte, attrSizeVer0)
+		ne.PutUint32(a[4:], attrSizeVer0)
+		ne.PutUint64(a[24:], sampleType)
+		ne.PutUint64(a[40:], unix.PerfBitSampleIDAll)
+		s.rec(recHeaderAttr, ne.AppendUint64(a, id))
+	}
+	s := newStream()
+	attr(s, 1, unix.PERF_SAMPLE_IDENTIFIER|unix.PERF_SAMPLE_IP|unix.PERF_SAMPLE_TIME)
+	attr(s, 2, unix.PERF_SAMPLE_IDENTIFIER|unix.PERF_SAMPLE_IP|unix.PERF_SAMPLE_TIME|unix.PERF_SAMPLE_PERIOD)
+	comm := ne.AppendUint32(ne.AppendUint32(nil, 7), 7)
+	comm = append(comm, "swapper\x00"...)
+	comm = ne.AppendUint64(ne.AppendUint64(comm, 20), 0) // sample_id: time, id 0
+	s.rec(unix.PERF_RECORD_COMM, comm)
+	// A side-band record of an event the stream does not describe (perf's
+	// own side-band event, in a piped recording) is skipped, as perf does.
+	other := ne.AppendUint32(ne.AppendUint32(nil, 8), 8)
+	other = append(other, "other\x00\x00\x00"...)
+	other = ne.AppendUint64(ne.AppendUint64(other, 30), 9) // time, id 9
+	s.rec(unix.PERF_RECORD_COMM, other)
+	rd, err := NewReader(onlyReader{bytes.NewReader(s.b)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	err = rd.Run(sampler.HandlerFunc(func(r sampler.Record) {
+		if c, ok := r.(*sampler.Comm); ok {
+			got = append(got, fmt.Sprintf("%d %s %d", c.PID, c.Comm, c.Time))
+		}
+	}))
+	if err != nil || !slices.Equal(got, []string{"7 swapper 20"}) {
+		t.Errorf("read %q, %v; want the comm at time 20", got, err)
+	}
+	if st := rd.Stats(); st.Skipped != 1 {
+		t.Errorf("stats %+v, want the record of id 9 skipped", st)
 	}
 }

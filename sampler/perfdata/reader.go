@@ -383,6 +383,10 @@ func (rd *Reader) handle(raw []byte, at int64, h sampler.Handler) error {
 	body := raw[perfabi.HeaderSize:]
 	if typ < recUserTypeStart {
 		d, err := rd.decoderFor(raw, at)
+		if err == errUnknownID {
+			rd.stats.Skipped++
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -562,8 +566,22 @@ func (rd *Reader) decoderFor(raw []byte, at int64) (*formatDecoder, error) {
 			return &rd.decs[i], nil
 		}
 	}
+	if id == 0 {
+		// Records perf synthesized (the kernel's and processes' maps
+		// and names it writes at the start of a piped recording) carry
+		// id 0; perf reads them as its first event's, as here.
+		return &rd.decs[0], nil
+	}
+	if ne.Uint32(raw) != unix.PERF_RECORD_SAMPLE {
+		return nil, errUnknownID
+	}
 	return nil, formatErr(at, "record of type %d has the id %d of no recorded event", ne.Uint32(raw), id)
 }
+
+// errUnknownID says a side-band record names an event the file does not
+// describe (a piped perf record writes KSYMBOL records of its own side-band
+// event): it is skipped and counted, as perf skips it.
+var errUnknownID = errors.New("side-band record of an undescribed event")
 
 // makeDecoders groups the events by format and makes a decoder for each.
 func (rd *Reader) makeDecoders(at int64) error {
