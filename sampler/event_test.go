@@ -128,7 +128,7 @@ func TestParseCPUList(t *testing.T) {
 			t.Errorf("ParseCPUList(%q) = %v, want %s", in, got, want)
 		}
 	}
-	for _, in := range []string{"a", "1-", "3-1", "-1", "0,,1"} {
+	for _, in := range []string{"a", "1-", "3-1", "-1", "0,,1", strings.Repeat("0-40000,", 2) + "0"} {
 		if _, err := ParseCPUList(in); err == nil {
 			t.Errorf("ParseCPUList(%q): no error", in)
 		}

@@ -13,7 +13,7 @@ import (
 // file): an error comes with no CPUs; a list is sorted, without duplicates
 // or negative CPUs, and survives FormatCPUList and a second parse.
 func FuzzParseCPUList(f *testing.F) {
-	for _, s := range []string{"0", "0-3,5,7-8", "1,1", " 0-1\n", "3-1", "0-65536", "a", "", ",", "-1"} {
+	for _, s := range []string{"0", "0-3,5,7-8", "1,1", " 0-1\n", "3-1", "0-65535", "0-40000,0-40000", "a", "", ",", "-1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -23,6 +23,9 @@ func FuzzParseCPUList(f *testing.F) {
 				t.Fatalf("CPUs %v with error %v", cpus, err)
 			}
 			return
+		}
+		if len(cpus) > maxCPUList {
+			t.Fatalf("%d CPUs", len(cpus))
 		}
 		for i, c := range cpus {
 			if c < 0 || (i > 0 && c <= cpus[i-1]) {

@@ -785,6 +785,10 @@ func checkCPUs(want, online []int) ([]int, error) {
 	return nil, errs.New(ErrNotFound, fmt.Sprintf("cpus %s are not online (online: %s)", FormatCPUList(offline), FormatCPUList(online)))
 }
 
+// maxCPUList bounds the CPUs a list may name, counting repeats: far above
+// the kernel's NR_CPUS limit (8192).
+const maxCPUList = 1 << 16
+
 // ParseCPUList parses a kernel CPU list such as "0-3,5,7-8" (the format of
 // /sys/devices/system/cpu/online) into CPU numbers, sorted and without
 // duplicates: "1,1" is CPU 1 once.
@@ -805,6 +809,11 @@ func ParseCPUList(s string) ([]int, error) {
 			if b, err = strconv.Atoi(hi); err != nil || b < a || b-a > 1<<16 {
 				return nil, fmt.Errorf("bad CPU list %q", s)
 			}
+		}
+		// Overlapping ranges repeated ("0-65536,0-65536,...") would
+		// otherwise grow the list without bound before it is compacted.
+		if len(cpus)+b-a+1 > maxCPUList {
+			return nil, fmt.Errorf("bad CPU list %q: more than %d CPUs", s, maxCPUList)
 		}
 		for c := a; c <= b; c++ {
 			cpus = append(cpus, c)
