@@ -59,6 +59,19 @@
 //	sess.Close() // the snapshot is self-contained: free the symbol tables
 //	p, err := pprof.Build(snap, pprof.Meta{Start: st.Started, Duration: st.Elapsed, ...})
 //
+// A consumer that counts raw samples itself, as bpfprof stat attributes
+// each sample's IP to a program's JIT image per event, gives a Handler
+// and RawOnly: the session checks the privileges, reads the rings through
+// its queue and shuts down as always, but reads no symbol tables and
+// aggregates nothing; the Handler gets each record on the pipeline's
+// goroutine, and Stop or Close returns once every one was handled:
+//
+//	sess, err := session.Open(session.Options{
+//		Sampler: sampler.Options{Events: events}, // Sample.Event indexes them
+//		Handler: counter,                         // a sampler.Handler
+//		RawOnly: true,
+//	})
+//
 // The package opens nothing but what sampler.Open and symbolize.New open,
 // and Close releases all of it.
 package session

@@ -57,6 +57,23 @@ type Options struct {
 	// NoPrivilegeCheck skips the check of privileges before opening:
 	// Open then fails with whatever perf_event_open says.
 	NoPrivilegeCheck bool
+	// Handler, if set, is a tap for a consumer that counts raw records
+	// itself, as bpfprof stat attributes each sample's IP to the JIT
+	// image of a program: it receives every record the session reads,
+	// in order, before the symbolizer and the aggregate. It is called on
+	// the session's pipeline goroutine, after the queue: off the
+	// goroutine that reads the rings and with no lock of the session or
+	// the sampler held, so a slow Handler delays only the queue. The
+	// record is the queue's copy, valid only during the call; a Sample's
+	// Event indexes Sampler.Events. Every record is handled before Stop
+	// or Close returns.
+	Handler sampler.Handler
+	// RawOnly makes the session a pipeline for Handler alone: Open reads
+	// no symbol tables and nothing is symbolized or aggregated, so
+	// Snapshot, Trackers and the aggregate's Stats stay empty. The
+	// privilege check, the queue and the shutdown are as usual. It needs
+	// Handler and excludes Capture.
+	RawOnly bool
 
 	// symbolizer, if set, replaces the kernel's: for tests.
 	symbolizer resolver
@@ -136,6 +153,12 @@ func Open(opts Options) (_ *Session, err error) {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = DefaultQueueSize
 	}
+	if opts.RawOnly && opts.Handler == nil {
+		return nil, errors.New("session: RawOnly needs a Handler")
+	}
+	if opts.RawOnly && opts.Capture {
+		return nil, errors.New("session: Capture needs symbols, not RawOnly")
+	}
 	s := &Session{opts: opts}
 
 	// What the privileges allow comes before any event is opened, so that
@@ -160,6 +183,9 @@ func Open(opts Options) (_ *Session, err error) {
 	}
 
 	s.sym = opts.symbolizer
+	if opts.RawOnly {
+		s.sym = rawResolver{}
+	}
 	if s.sym == nil {
 		pids := opts.Sampler.PIDs
 		if opts.NoUserSymbols {
@@ -229,13 +255,23 @@ func (s *Session) Run(ctx context.Context) error {
 
 	// Symbolizing must not hold up reading the rings: it goes through a
 	// queue, in record order, on another goroutine.
-	q := newQueue(s.opts.QueueSize, sampler.HandlerFunc(func(r sampler.Record) {
-		s.sym.HandleRecord(r)
-		s.agg.HandleRecord(r)
-		if s.cap != nil {
-			s.cap.HandleRecord(r)
-		}
-	}))
+	var next sampler.Handler
+	if s.opts.RawOnly {
+		next = s.opts.Handler
+	} else {
+		tap := s.opts.Handler
+		next = sampler.HandlerFunc(func(r sampler.Record) {
+			if tap != nil {
+				tap.HandleRecord(r)
+			}
+			s.sym.HandleRecord(r)
+			s.agg.HandleRecord(r)
+			if s.cap != nil {
+				s.cap.HandleRecord(r)
+			}
+		})
+	}
+	q := newQueue(s.opts.QueueSize, next)
 	// A program that lives a few milliseconds is gone by the time its
 	// PROG_LOAD has waited in the queue: the symbolizer reads its info
 	// as the record arrives.
@@ -407,3 +443,15 @@ func (s *Session) Stats() Stats {
 	s.mu.Unlock()
 	return st
 }
+
+// rawResolver stands in for the symbolizer of a RawOnly session: it reads
+// nothing and names nothing.
+type rawResolver struct{}
+
+func (rawResolver) Kernel(addr, time uint64) symbolize.Frame           { return symbolize.Frame{} }
+func (rawResolver) User(pid uint32, addr, time uint64) symbolize.Frame { return symbolize.Frame{} }
+func (rawResolver) Comm(pid uint32) string                             { return "" }
+func (rawResolver) HandleRecord(sampler.Record)                        {}
+func (rawResolver) KptrRestricted() bool                               { return false }
+func (rawResolver) BPFStats() symbolize.BPFStats                       { return symbolize.BPFStats{} }
+func (rawResolver) Close() error                                       { return nil }

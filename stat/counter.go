@@ -334,7 +334,8 @@ func (c *Counter) selected(p *bpfprog.Program) bool {
 
 // HandleRecord makes a Counter a sampler.Handler: samples count for the
 // program whose JIT image holds their IP, program loads and unloads keep
-// the image table right. The Reader's events must be the supported events
+// the image table right: the Handler of a RawOnly session.Session. The
+// sampled events must be the supported events
 // of Options.Events, in order.
 func (c *Counter) HandleRecord(r sampler.Record) {
 	switch r := r.(type) {

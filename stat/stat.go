@@ -6,7 +6,8 @@
 // period).
 //
 // A Counter only consumes: the caller feeds it samples and program
-// load/unload events from a sampler, and asks it for Blocks (one per
+// load/unload events (bpfprof stat: as the Handler of a RawOnly
+// session.Session, which runs the sampling pipeline), and asks it for Blocks (one per
 // interval, and the totals), which the render functions print in perf
 // stat's layouts.
 package stat

@@ -15,6 +15,7 @@ import (
 
 	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/sampler"
+	"github.com/bpfprof/bpfprof/session"
 	"github.com/bpfprof/bpfprof/stat"
 )
 
@@ -295,14 +296,22 @@ func statOnce(ctx context.Context, cfg *statConfig, events []stat.Event, stats *
 		defer ch.kill()
 	}
 	c := stat.New(src, stat.Options{Selectors: cfg.selectors, Events: events, Sampling: len(supported) > 0})
-	var rd *sampler.Reader
+	// The session runs the sampling pipeline (privilege check, rings,
+	// queue, shutdown); the Counter takes its raw samples and attributes
+	// each one's IP to a program's JIT image itself, so nothing is
+	// symbolized or aggregated.
+	var sess *session.Session
 	if len(supported) > 0 {
 		var err error
-		rd, err = sampler.Open(sampler.Options{Events: supported, Frequency: cfg.frequency})
+		sess, err = session.Open(session.Options{
+			Sampler: sampler.Options{Events: supported, Frequency: cfg.frequency},
+			Handler: c,
+			RawOnly: true,
+		})
 		if err != nil {
 			return stat.Block{}, 0, err
 		}
-		defer rd.Close()
+		defer sess.Close()
 	}
 	if err := c.Start(); err != nil {
 		return stat.Block{}, 0, err
@@ -317,9 +326,9 @@ func statOnce(ctx context.Context, cfg *statConfig, events []stat.Event, stats *
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sampled := make(chan error, 1)
-	if rd != nil {
+	if sess != nil {
 		go func() {
-			sampled <- rd.Run(runCtx, c)
+			sampled <- sess.Run(runCtx)
 		}()
 	} else {
 		sampled <- nil
@@ -428,8 +437,9 @@ func statOnce(ctx context.Context, cfg *statConfig, events []stat.Event, stats *
 		break
 	}
 	cancel()
-	if rd != nil {
-		rd.Close()
+	if sess != nil {
+		// Close waits until the queued samples are counted.
+		sess.Close()
 	}
 	for _, n := range c.Notes() {
 		note(n)
