@@ -3,6 +3,7 @@ package symbolize
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/bpfprof/bpfprof/sampler"
@@ -88,9 +89,10 @@ func TestOfflineUser(t *testing.T) {
 			if name := s.Comm(pid); name != "recorded" {
 				t.Errorf("comm %q, want the recorded one", name)
 			}
-			// The entry of a Go binary is in its pclntab: a named
-			// function means the file was read.
-			f := s.User(pid, addr+0x1000, 4)
+			// A Go function is in the pclntab: named with a file
+			// means the file was read. (The start of the text can be
+			// runtime/cgo's C code, which has no file.)
+			f := s.User(pid, addr+goFuncOffset(t), 4)
 			if got := f.Mapping != nil && f.File != ""; got != c.named {
 				t.Errorf("frame %+v: named %v, want %v", f, got, c.named)
 			}
@@ -148,4 +150,27 @@ func TestOfflineKallsyms(t *testing.T) {
 	if _, err := New(Options{Offline: &Offline{Kallsyms: "testdata/missing"}}); err == nil {
 		t.Error("no error for a missing kallsyms copy")
 	}
+}
+
+// goFuncOffset returns the file offset of a Go function of this test
+// binary, found through this process's own mapping of it.
+func goFuncOffset(tb testing.TB) uint64 {
+	tb.Helper()
+	pc := uint64(reflect.ValueOf(TestOfflineUser).Pointer())
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	entries, _, err := parseMaps(f)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.start <= pc && pc < e.limit {
+			return pc - e.start + e.offset
+		}
+	}
+	tb.Fatalf("pc %#x of TestOfflineUser in no mapping of /proc/self/maps", pc)
+	return 0
 }
