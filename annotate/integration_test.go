@@ -26,7 +26,7 @@ func TestIntegrationHeat(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p.JIT == nil {
-		t.Skip("the program is not JITed")
+		testutil.SkipOrFail(t, "the program is not JITed (sysctl net.core.bpf_jit_enable=1 turns the JIT on)")
 	}
 	inProg := func(ip uint64) bool {
 		for i, a := range p.JIT.Ksyms {

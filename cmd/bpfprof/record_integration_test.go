@@ -86,6 +86,40 @@ func driveProgramID(t *testing.T, name string) (id int64, stop func()) {
 	})
 }
 
+// loadProgramID loads a testdata object until the end of the test and
+// returns its program, to drive with testprogs.DriveUntilRan while a
+// recording runs, and the program's ID.
+func loadProgramID(t *testing.T, name string) (*ebpf.Program, int64) {
+	t.Helper()
+	obj, err := testprogs.Load(name)
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { obj.Close() })
+	info, err := obj.Program().Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, ok := info.ID()
+	if !ok {
+		t.Fatal("the kernel gave no ID of the loaded program")
+	}
+	return obj.Program(), int64(id)
+}
+
+// runFor drives prog flat out until the kernel has counted want of CPU
+// time inside it: at 999 Hz that is about want/ms samples of it in a
+// recording running meanwhile, however busy the machine.
+func runFor(t *testing.T, prog *ebpf.Program, want time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang, not a measurement
+	defer cancel()
+	if err := testprogs.DriveUntilRan(ctx, prog, want); err != nil {
+		t.Fatalf("drive %s: %v", prog, err)
+	}
+}
+
 // driveUntilRan loads a testdata object and runs its program flat out until
 // the kernel has counted want of CPU time inside it (BPF_ENABLE_STATS), so
 // that a busy machine makes it take longer rather than run less. It then
@@ -278,11 +312,32 @@ func TestRecordHotProgram(t *testing.T) {
 	}
 	hotLine := fmt.Sprintf("%s:%d", file, line)
 
-	id, stop := driveProgramID(t, testprogs.Hot)
+	prog, id := loadProgramID(t, testprogs.Hot)
 	path := filepath.Join(t.TempDir(), "hot.pb.gz")
-	_, stderr := recordOK(t, "-F", "999", "-d", "3s", "-o", path)
-	stop()
-	checkSummary(t, stderr, path)
+	cfg, err := parseRecordArgs([]string{"-F", "999", "-o", path}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr bytes.Buffer
+	done := make(chan struct{})
+	var recErr error
+	go func() {
+		defer close(done)
+		recErr = record(ctx, cfg, &bytes.Buffer{}, &stderr)
+	}()
+	waitSampling(t, os.Getpid(), done)
+	// A second of CPU time in the program is ~1000 samples of it at 999 Hz;
+	// the program stays loaded until the recording has ended.
+	runFor(t, prog, time.Second)
+	cancel()
+	<-done
+	testutil.SkipIfNoPermission(t, recErr)
+	if recErr != nil {
+		t.Fatal(recErr)
+	}
+	checkSummary(t, stderr.String(), path)
 
 	p := readProfile(t, path)
 	if p.Mapping[0].File != pprof.SystemWideFile {
@@ -811,8 +866,7 @@ func TestRecordInterrupt(t *testing.T) {
 	bin := buildBinary(t)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "int.pb.gz")
-	stop := driveProgram(t, testprogs.Hot)
-	defer stop()
+	prog, _ := loadProgramID(t, testprogs.Hot)
 
 	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
 		t.Run(sig.String(), func(t *testing.T) {
@@ -822,11 +876,14 @@ func TestRecordInterrupt(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
+			defer cmd.Process.Kill() // on a failure before the signal; a no-op after the exit
 			exited := make(chan struct{})
 			var waitErr error
 			go func() { waitErr = cmd.Wait(); close(exited) }()
 			waitSampling(t, cmd.Process.Pid, exited)
-			time.Sleep(time.Second)
+			// The signal comes once the kernel has sampled the program
+			// ~200 times, not after a fixed time.
+			runFor(t, prog, 200*time.Millisecond)
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}

@@ -19,7 +19,7 @@ func TestConstantsMatchTestutil(t *testing.T) {
 func TestBuildInitramfs(t *testing.T) {
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
-		t.Skip("no busybox (apt-get install busybox-static)")
+		testutil.SkipOrFail(t, "no busybox (apt-get install busybox-static)")
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "x.test")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bpfprof/bpfprof/internal/testutil"
 )
 
 // guestLines builds what the results port would carry, one line per
@@ -25,7 +27,7 @@ func guestLines(texts ...string) []Line {
 func goTest2JSON(t *testing.T) func(Package, []byte) ([]Event, error) {
 	gobin, err := exec.LookPath("go")
 	if err != nil {
-		t.Skip("go is not on PATH")
+		testutil.SkipOrFail(t, "go is not on PATH: "+err.Error())
 	}
 	return func(p Package, raw []byte) ([]Event, error) {
 		cmd := exec.Command(gobin, "tool", "test2json", "-p", p.Dir)
