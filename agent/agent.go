@@ -225,6 +225,7 @@ func (a *Agent) generation(ctx context.Context) (reload bool, err error) {
 		},
 		BPFOnly:       !cfg.AllStacks,
 		NoUserSymbols: !cfg.UserSymbols,
+		Window:        sessionWindow(cfg),
 		Warn:          func(w string) { a.log.Warn(w) },
 	})
 	if err != nil {

@@ -1,6 +1,10 @@
 package agent
 
-import "github.com/bpfprof/bpfprof/internal/agentconfig"
+import (
+	"time"
+
+	"github.com/bpfprof/bpfprof/internal/agentconfig"
+)
 
 // Config holds the agent's settings (see agentconfig.Config).
 type Config = agentconfig.Config
@@ -28,4 +32,16 @@ func Defaults() Config { return agentconfig.Defaults() }
 // base's, an unknown key or an invalid combination is a one-line error.
 func ParseConfig(data []byte, base Config) (Config, error) {
 	return agentconfig.ParseConfig(data, base)
+}
+
+// minWindow is the least retention of the agent's session.
+const minWindow = time.Minute
+
+// sessionWindow is the retention of the agent's live session (session.Options.Window):
+// stacks, locations and programs not sampled for two profile intervals (at
+// least a minute) are dropped, so that an agent that runs for weeks over
+// processes and programs that come and go keeps bounded memory. Two intervals
+// keep everything an interval's profile and a scrape's delta need.
+func sessionWindow(c Config) time.Duration {
+	return max(2*time.Duration(c.ProfileInterval), minWindow)
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func loadKallsymsFixture(tb testing.TB, name string) *kernelTable {
@@ -227,9 +228,13 @@ func TestKernelModuleLoaded(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "kallsyms"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Rate-limited: not read again yet.
+	// Rate-limited: not read again yet; and since that read found nothing
+	// new, the next waits twice as long.
 	if f := s.Kernel(addr, 0); f.Func != unknownFunc || s.kernelReloads() != 1 {
 		t.Fatalf("read again within the interval: %+v, %d reads", f, s.kernelReloads())
+	}
+	if got := time.Duration(s.kernRefreshEvery.Load()); got != 2*kernelRefreshInterval {
+		t.Errorf("after a read that found nothing new, the wait is %v, want %v", got, 2*kernelRefreshInterval)
 	}
 	s.kernRefreshed.Store(1) // the interval has passed
 	s.Kernel(addr, 0)
@@ -239,6 +244,9 @@ func TestKernelModuleLoaded(t *testing.T) {
 	}
 	if n := s.kernelReloads(); n != 2 {
 		t.Errorf("%d reads of kallsyms, want 2", n)
+	}
+	if got := time.Duration(s.kernRefreshEvery.Load()); got != kernelRefreshInterval {
+		t.Errorf("after a read that found a module, the wait is %v, want %v again", got, kernelRefreshInterval)
 	}
 }
 

@@ -114,10 +114,12 @@ type Symbolizer struct {
 	// pf reads program info ahead of PROG_LOAD records (Prefetch).
 	pf prefetcher
 	// kernRefreshed is when kallsyms was last read again (UnixNano),
-	// kernRefreshEvery the least time between two reads, kernReloads
-	// how many were started; bg counts the goroutines reading it.
+	// kernRefreshEvery the least time between two reads (in ns: it
+	// doubles, up to maxKernelRefreshInterval, while reads find nothing
+	// new), kernReloads how many were started; bg counts the goroutines
+	// reading it.
 	kernRefreshed    atomic.Int64
-	kernRefreshEvery time.Duration
+	kernRefreshEvery atomic.Int64
 	kernReloads      int
 	bg               sync.WaitGroup
 }
@@ -181,16 +183,15 @@ func (kernelProgs) info(id uint32) (*progInfo, error)    { return readProgInfo(i
 
 func newSymbolizer(opts Options, src progSource) (*Symbolizer, error) {
 	s := &Symbolizer{
-		src:              src,
-		opts:             opts,
-		procDir:          opts.ProcDir,
-		kernRefreshEvery: kernelRefreshInterval,
-		progs:            map[uint32]*progEntry{},
-		bpfIdx:           newBPFIndex(),
-		procs:            map[uint32]*process{},
-		objs:             map[objKey]*object{},
-		symsByID:         map[string]*objSyms{},
-		strs:             map[string]string{},
+		src:      src,
+		opts:     opts,
+		procDir:  opts.ProcDir,
+		progs:    map[uint32]*progEntry{},
+		bpfIdx:   newBPFIndex(),
+		procs:    map[uint32]*process{},
+		objs:     map[objKey]*object{},
+		symsByID: map[string]*objSyms{},
+		strs:     map[string]string{},
 	}
 	if s.procDir == "" {
 		s.procDir = "/proc"
@@ -372,8 +373,14 @@ func (s *Symbolizer) Kernel(addr, time uint64) Frame {
 }
 
 // kernelRefreshInterval rate-limits the re-reading of kallsyms and
-// modules for kernel addresses in no known symbol.
-const kernelRefreshInterval = 10 * time.Second
+// modules for kernel addresses in no known symbol; while the reads find
+// nothing new (an address that is in no symbol for good, such as code
+// kallsyms does not list), the wait doubles up to maxKernelRefreshInterval,
+// so that a long-running session does not parse kallsyms every few seconds.
+const (
+	kernelRefreshInterval    = 10 * time.Second
+	maxKernelRefreshInterval = 160 * time.Second
+)
 
 // refreshKernel re-reads /proc/kallsyms and /proc/modules for an address
 // in the kernel half that no symbol holds, as perf does on the MMAP of a
@@ -386,7 +393,11 @@ func (s *Symbolizer) refreshKernel(addr uint64) {
 	}
 	now := time.Now().UnixNano()
 	last := s.kernRefreshed.Load()
-	if last != 0 && now-last < int64(s.kernRefreshEvery) || !s.kernRefreshed.CompareAndSwap(last, now) {
+	wait := s.kernRefreshEvery.Load()
+	if wait == 0 {
+		wait = int64(kernelRefreshInterval)
+	}
+	if last != 0 && now-last < wait || !s.kernRefreshed.CompareAndSwap(last, now) {
 		return
 	}
 	s.mu.Lock()
@@ -404,9 +415,15 @@ func (s *Symbolizer) refreshKernel(addr uint64) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if !s.closed && !kt.restricted {
-			s.kern.Store(kt)
+		if s.closed || kt.restricted {
+			return
 		}
+		if old := s.kern.Load(); old != nil && old.len() == kt.len() && len(old.regions) == len(kt.regions) {
+			s.kernRefreshEvery.Store(min(2*wait, int64(maxKernelRefreshInterval)))
+		} else {
+			s.kernRefreshEvery.Store(int64(kernelRefreshInterval))
+		}
+		s.kern.Store(kt)
 	}()
 }
 
