@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/prometheus/client_golang/prometheus"
@@ -62,7 +63,16 @@ type collector struct {
 	sampled   map[progKey]uint64
 	listErrs  uint64
 	lastError string
+	// maps caches the memlock of maps by id, read again every
+	// mapMemlockTTL: opening every map and reading its fdinfo at each
+	// scrape cost more than the rest of the scrape.
+	maps   map[uint32]uint64
+	mapsAt time.Time
 }
+
+// mapMemlockTTL is how long a map's memlock is taken as read. A map's
+// memlock is set when it is created, and maps new since are read at once.
+const mapMemlockTTL = time.Minute
 
 type progKey struct {
 	id  uint32
@@ -70,7 +80,7 @@ type progKey struct {
 }
 
 func newCollector(a *Agent) *collector {
-	return &collector{a: a, sampled: map[progKey]uint64{}}
+	return &collector{a: a, sampled: map[progKey]uint64{}, maps: map[uint32]uint64{}}
 }
 
 // Describe implements prometheus.Collector.
@@ -137,7 +147,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		progs = progs[:a.cfg.MaxPrograms]
 	}
 	ch <- prometheus.MustNewConstMetric(descHidden, prometheus.GaugeValue, float64(hidden))
-	mapLock := mapMemlocks(progs)
+	if now := time.Now(); now.Sub(c.mapsAt) >= mapMemlockTTL {
+		clear(c.maps)
+		c.mapsAt = now
+	}
+	mapLock := mapMemlocks(c.maps, progs)
 	for i := range progs {
 		p := &progs[i]
 		lv := []string{fmt.Sprint(p.ID), p.FullName, p.Type.String(), p.Tag, attachLabel(p.Attach)}
@@ -181,11 +195,11 @@ func attachLabel(att []bpfprog.Attach) string {
 	return s
 }
 
-// mapMemlocks reads the memlock of every map the programs use, from the
-// fdinfo of a descriptor opened by id. Maps that went away meanwhile, or
-// cannot be read, are left out.
-func mapMemlocks(progs []bpfprog.Program) map[uint32]uint64 {
-	out := map[uint32]uint64{}
+// mapMemlocks reads into out the memlock of every map the programs use
+// that out does not hold yet, from the fdinfo of a descriptor opened by id,
+// and returns out. Maps that went away meanwhile, or cannot be read, count
+// 0.
+func mapMemlocks(out map[uint32]uint64, progs []bpfprog.Program) map[uint32]uint64 {
 	for i := range progs {
 		for _, id := range progs[i].MapIDs {
 			if _, ok := out[id]; ok {
