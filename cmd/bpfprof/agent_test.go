@@ -147,6 +147,20 @@ func TestAgentSignals(t *testing.T) {
 	if profiles(d1) != 1 {
 		t.Errorf("%d profiles in the first directory after SIGHUP, want 1:\n%s", profiles(d1), stderr.String())
 	}
+	// Samples in the new generation too, so that its interval is not
+	// empty: its counter starts at the old one's total, which is final
+	// once the new one samples.
+	addrs := regexp.MustCompile(`addr=(http://\S+/metrics)`).FindAllStringSubmatch(stderr.String(), -1)
+	if len(addrs) < 2 {
+		t.Fatalf("no metrics address after the reload in the log:\n%s", stderr.String())
+	}
+	url := addrs[len(addrs)-1][1]
+	base := agentSamples(t, url)
+	for deadline := time.Now().Add(time.Minute); agentSamples(t, url) == base; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no samples counted after the reload")
+		}
+	}
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
