@@ -24,6 +24,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 	"github.com/bpfprof/bpfprof/pprof"
 )
@@ -32,31 +33,7 @@ import (
 // ends (or stop is called), which also unloads it.
 func driveHot(t *testing.T) (id uint32, stop func()) {
 	t.Helper()
-	obj, err := testprogs.Load(testprogs.Hot)
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := obj.Program().Info()
-	if err != nil {
-		obj.Close()
-		t.Fatal(err)
-	}
-	pid, _ := info.ID()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var driveErr error
-	wg.Go(func() { _, driveErr = testprogs.Drive(ctx, obj.Program(), 0) })
-	stop = sync.OnceFunc(func() {
-		cancel()
-		wg.Wait()
-		obj.Close()
-		if driveErr != nil {
-			t.Errorf("drive: %v", driveErr)
-		}
-	})
-	t.Cleanup(stop)
-	return uint32(pid), stop
+	return progtest.Drive(t, testprogs.Hot)
 }
 
 // startAgent runs an agent of cfg until the test ends; it returns the agent

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
 
@@ -28,16 +29,7 @@ func TestMain(m *testing.M) { os.Exit(testutil.LeakCheck(m)) }
 func loadObject(tb testing.TB, name string) *testprogs.Object {
 	tb.Helper()
 	testutil.RequireRoot(tb, "load BPF programs and list them")
-	obj, err := testprogs.Load(name)
-	testutil.SkipIfNoPermission(tb, err)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := obj.Close(); err != nil {
-			tb.Error(err)
-		}
-	})
+	obj, _ := progtest.Load(tb, name)
 	return obj
 }
 

@@ -3,12 +3,11 @@ package session
 import (
 	"context"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/bpfprof/bpfprof/internal/aggregate"
-	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 	"github.com/bpfprof/bpfprof/sampler"
 )
@@ -19,29 +18,7 @@ func TestMain(m *testing.M) { os.Exit(testutil.LeakCheck(m)) }
 // the returned func is called, which also unloads it.
 func driveProgram(t *testing.T, name string) (id uint32, stop func()) {
 	t.Helper()
-	obj, err := testprogs.Load(name)
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := obj.Program().Info()
-	if err != nil {
-		obj.Close()
-		t.Fatal(err)
-	}
-	pid, _ := info.ID()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var driveErr error
-	wg.Go(func() { _, driveErr = testprogs.Drive(ctx, obj.Program(), 0) })
-	return uint32(pid), sync.OnceFunc(func() {
-		cancel()
-		wg.Wait()
-		obj.Close()
-		if driveErr != nil {
-			t.Errorf("drive %s: %v", name, driveErr)
-		}
-	})
+	return progtest.Drive(t, name)
 }
 
 // programSamples returns the samples of program id in snap.

@@ -12,6 +12,7 @@ import (
 	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 	"github.com/bpfprof/bpfprof/sampler"
 )
@@ -22,17 +23,7 @@ func TestMain(m *testing.M) { os.Exit(testutil.LeakCheck(m)) }
 func hotProgram(tb testing.TB) (*testprogs.Object, *bpfprog.Program) {
 	tb.Helper()
 	testutil.RequireRoot(tb, "load BPF programs, perf events")
-	obj, err := testprogs.Load(testprogs.Hot)
-	testutil.SkipIfNoPermission(tb, err)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { obj.Close() })
-	info, err := obj.Program().Info()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	id, _ := info.ID()
+	obj, id := progtest.Load(tb, testprogs.Hot)
 	p, err := bpfprog.Get(bpfprog.ID(id), bpfprog.ListOptions{SkipProcs: true, SkipAttach: true})
 	if err != nil {
 		tb.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 	"github.com/bpfprof/bpfprof/sampler"
 )
@@ -20,23 +21,7 @@ import (
 // loadTestProg loads a testdata program and returns it with its id.
 func loadTestProg(tb testing.TB, name string) (*testprogs.Object, uint32) {
 	tb.Helper()
-	testutil.RequireRoot(tb, "load BPF programs")
-	o, err := testprogs.Load(name)
-	testutil.SkipIfNoPermission(tb, err)
-	testutil.SkipIfNotSupported(tb, err)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { o.Close() })
-	pi, err := o.Program().Info()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	id, ok := pi.ID()
-	if !ok {
-		tb.Fatal("program has no id")
-	}
-	return o, uint32(id)
+	return progtest.Load(tb, name)
 }
 
 // TestUpdateProgFixtures saves the info of the Hot and Subprog programs,

@@ -23,6 +23,7 @@ import (
 	"github.com/google/pprof/profile"
 
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 	"github.com/bpfprof/bpfprof/pprof"
 	"github.com/bpfprof/bpfprof/sampler"
@@ -57,33 +58,8 @@ func driveProgram(t *testing.T, name string) (stop func()) {
 // names, so a test that checks its own program's samples picks them by ID.
 func driveProgramID(t *testing.T, name string) (id int64, stop func()) {
 	t.Helper()
-	obj, err := testprogs.Load(name)
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := obj.Program().Info()
-	if err != nil {
-		obj.Close()
-		t.Fatal(err)
-	}
-	pid, ok := info.ID()
-	if !ok {
-		obj.Close()
-		t.Fatal("the kernel gave no ID of the loaded program")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var driveErr error
-	wg.Go(func() { _, driveErr = testprogs.Drive(ctx, obj.Program(), 0) })
-	return int64(pid), sync.OnceFunc(func() {
-		cancel()
-		wg.Wait()
-		obj.Close()
-		if driveErr != nil {
-			t.Errorf("drive %s: %v", name, driveErr)
-		}
-	})
+	pid, stop := progtest.Drive(t, name)
+	return int64(pid), stop
 }
 
 // loadProgramID loads a testdata object until the end of the test and
@@ -91,20 +67,7 @@ func driveProgramID(t *testing.T, name string) (id int64, stop func()) {
 // recording runs, and the program's ID.
 func loadProgramID(t *testing.T, name string) (*ebpf.Program, int64) {
 	t.Helper()
-	obj, err := testprogs.Load(name)
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { obj.Close() })
-	info, err := obj.Program().Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, ok := info.ID()
-	if !ok {
-		t.Fatal("the kernel gave no ID of the loaded program")
-	}
+	obj, id := progtest.Load(t, name)
 	return obj.Program(), int64(id)
 }
 
