@@ -1,12 +1,8 @@
 package annotate
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 
@@ -40,7 +36,7 @@ func loadKallsyms(t testing.TB) *kallsyms {
 }
 
 func readKallsyms() (*kallsyms, error) {
-	raw, err := os.ReadFile("/proc/kallsyms")
+	all, err := testutil.ReadKallsyms()
 	if err != nil {
 		return nil, err
 	}
@@ -50,21 +46,14 @@ func readKallsyms() (*kallsyms, error) {
 	}
 	var syms []sym
 	k := &kallsyms{}
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	for sc.Scan() {
-		f := bytes.Fields(sc.Bytes())
-		if len(f) < 3 || (f[1][0]|0x20) != 't' {
+	for _, ks := range all {
+		if ks.Type|0x20 != 't' || ks.Addr == 0 {
 			continue
 		}
-		a, err := strconv.ParseUint(string(f[0]), 16, 64)
-		if err != nil || a == 0 {
-			continue
+		if ks.Name == "__bpf_call_base" {
+			k.base = ks.Addr
 		}
-		name := string(f[2])
-		if name == "__bpf_call_base" {
-			k.base = a
-		}
-		syms = append(syms, sym{a, name})
+		syms = append(syms, sym{ks.Addr, ks.Name})
 	}
 	slices.SortStableFunc(syms, func(a, b sym) int { return cmp.Compare(a.addr, b.addr) })
 	for _, s := range syms {

@@ -329,24 +329,16 @@ func TestEnableOnExec(t *testing.T) {
 
 // kallsymsRange returns the address range of a kernel function.
 func kallsymsRange(t *testing.T, name string) (start, end uint64) {
-	b, err := os.ReadFile("/proc/kallsyms")
+	syms, err := testutil.ReadKallsyms()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var addrs []uint64
 	found := false
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) < 3 {
-			continue
-		}
-		a, err := strconv.ParseUint(f[0], 16, 64)
-		if err != nil {
-			continue
-		}
-		addrs = append(addrs, a)
-		if f[2] == name && !found {
-			start, found = a, true
+	for _, ks := range syms {
+		addrs = append(addrs, ks.Addr)
+		if ks.Name == name && !found {
+			start, found = ks.Addr, true
 		}
 	}
 	switch {

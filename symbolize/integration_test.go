@@ -86,18 +86,13 @@ func newReal(tb testing.TB) *Symbolizer {
 // kallsymsAddr finds a symbol in /proc/kallsyms.
 func kallsymsAddr(tb testing.TB, name string) uint64 {
 	tb.Helper()
-	data, err := os.ReadFile("/proc/kallsyms")
+	syms, err := testutil.ReadKallsyms()
 	if err != nil {
 		tb.Fatal(err)
 	}
-	for _, line := range bytes.Split(data, []byte("\n")) {
-		f := bytes.Fields(line)
-		if len(f) >= 3 && string(f[2]) == name {
-			var a uint64
-			if _, err := fmt.Sscanf(string(f[0]), "%x", &a); err != nil {
-				tb.Fatal(err)
-			}
-			return a
+	for _, ks := range syms {
+		if ks.Name == name {
+			return ks.Addr
 		}
 	}
 	tb.Fatalf("no %s in kallsyms", name)
