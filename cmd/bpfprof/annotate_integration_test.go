@@ -20,6 +20,7 @@ import (
 
 	"github.com/bpfprof/bpfprof/annotate"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
 
@@ -254,18 +255,8 @@ func TestAnnotateHotLoop(t *testing.T) {
 // and a program without BTF, which still lists with a note.
 func TestAnnotateStatic(t *testing.T) {
 	testutil.RequireRoot(t, "reading BPF programs")
-	obj, err := testprogs.Load(testprogs.Maps)
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer obj.Close()
 	// By id: other tests may load the same program at the same time.
-	info, err := obj.Program().Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mapsID, _ := info.ID()
+	_, mapsID := progtest.Load(t, testprogs.Maps)
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"annotate", "--no-samples", "--color", "never", "--jit", "id", strconv.Itoa(int(mapsID))}, &stdout, &stderr); code != 0 {
 		t.Fatalf("annotate --no-samples: exit %d: %s", code, stderr.String())
@@ -289,7 +280,7 @@ func TestAnnotateStatic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	info, _ = prog.Info()
+	info, _ := prog.Info()
 	pid, _ := info.ID()
 	l, err := annotateJSON(context.Background(), "--no-samples", strconv.Itoa(int(pid)))
 	if err != nil {
@@ -402,17 +393,7 @@ func TestAnnotatePerfDataInput(t *testing.T) {
 // the listing still comes, and the exit status is 0.
 func TestAnnotateInterrupt(t *testing.T) {
 	testutil.RequireRoot(t, "perf events and BPF programs")
-	obj, err := testprogs.Load(testprogs.Hot)
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer obj.Close()
-	info, err := obj.Program().Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := info.ID()
+	_, id := progtest.Load(t, testprogs.Hot)
 	var stdout, stderr bytes.Buffer
 	done := make(chan int)
 	go func() { done <- run([]string{"annotate", "-d", "10m", strconv.Itoa(int(id))}, &stdout, &stderr) }()

@@ -25,6 +25,7 @@ import (
 	"github.com/bpfprof/bpfprof"
 	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/stat"
@@ -67,17 +68,7 @@ func TestStatHelperProcess(t *testing.T) {
 func loadHot(t *testing.T) (*testprogs.Object, bpfprog.ID) {
 	t.Helper()
 	testutil.RequireRoot(t, "load BPF programs, perf events")
-	obj, err := testprogs.Load(testprogs.Hot)
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { obj.Close() })
-	info, err := obj.Program().Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := info.ID()
+	obj, id := progtest.Load(t, testprogs.Hot)
 	return obj, bpfprog.ID(id)
 }
 
