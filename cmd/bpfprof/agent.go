@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/pflag"
+
 	"github.com/bpfprof/bpfprof/agent"
 )
 
@@ -35,23 +37,11 @@ type agentArgs struct {
 
 func parseAgentArgs(args []string, stderr io.Writer) (*agentArgs, error) {
 	fs := newFlagSet("agent", agentSynopsis+"\n\n"+agentAbout, stderr)
-	d := agent.Defaults()
 	configFile := fs.String("config", "", "read settings from this TOML `FILE` (keys as the long flags, with _ for -); SIGHUP rereads it")
-	metrics := fs.String("metrics-addr", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics; nothing listens unless this or --metrics is given")
-	metricsOn := fs.Bool("metrics", false, "serve Prometheus metrics at http://"+agent.DefaultMetricsAddr+"/metrics")
-	freq := fs.Uint64P("freq", "F", d.Frequency, "sample at this frequency in `HZ` per CPU")
-	interval := fs.String("profile-interval", time.Duration(d.ProfileInterval).String(), "export a profile every `DURATION`")
-	otlp := fs.String("otlp-endpoint", "", "send profiles over OTLP/HTTP to this collector `URL` (e.g. http://127.0.0.1:4318; "+agent.OTLPPath+" is added)")
-	pyro := fs.String("pyroscope-url", "", "push profiles to this Pyroscope server `URL` (e.g. http://127.0.0.1:4040)")
-	dir := fs.String("profile-dir", "", "write each profile to a file in `DIR`")
-	keep := fs.Int("profile-keep", d.ProfileKeep, "keep the last `N` profiles in --profile-dir")
-	allStacks := fs.Bool("all-stacks", false, "keep stacks without a BPF frame in the profiles too (more memory)")
-	userSyms := fs.Bool("user-symbols", false, "name user-space frames (more memory and CPU)")
-	maxProgs := fs.Int("max-programs", d.MaxPrograms, "export per-program series for at most `N` programs, the busiest by run time")
-	queue := fs.Int("queue", d.Queue, "profiles that may wait per backend before the oldest is dropped")
-	retries := fs.Int("retries", d.Retries, "tries again a failed send this many `TIMES`, backing off")
-	timeout := fs.String("send-timeout", time.Duration(d.SendTimeout).String(), "give up one send after `DURATION`")
-	service := fs.String("service-name", d.ServiceName, "the service.name of the profiles")
+	// The settings a config file also has bind to a scratch config: parsing
+	// checks their values now; apply replays the ones given over the file's.
+	scratch := agent.Defaults()
+	bindAgentConfig(fs.FlagSet, &scratch)
 	once := fs.Bool("once", false, "export one interval's profile, then exit (non-zero if a backend did not take it)")
 	logJSON := fs.Bool("log-json", false, "log JSON lines instead of key=value lines")
 	verbose := fs.BoolP("verbose", "v", false, "log debug lines too")
@@ -61,60 +51,22 @@ func parseAgentArgs(args []string, stderr io.Writer) (*agentArgs, error) {
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
-	set := fs.Changed
-	var ivl, tmo time.Duration
-	var err error
-	if ivl, err = parseDuration(*interval); err != nil {
-		return nil, usagef("--profile-interval: %v", err)
-	}
-	if tmo, err = parseDuration(*timeout); err != nil {
-		return nil, usagef("--send-timeout: %v", err)
-	}
+	type setting struct{ name, value string }
+	var given []setting
+	fs.Visit(func(f *pflag.Flag) {
+		if f.Annotations[agentSetting] != nil {
+			given = append(given, setting{f.Name, f.Value.String()})
+		}
+	})
 	apply := func(c *agent.Config) {
-		if set("metrics") && *metricsOn && !set("metrics-addr") {
+		over := pflag.NewFlagSet("agent", pflag.ContinueOnError)
+		bindAgentConfig(over, c)
+		for _, s := range given {
+			// The values parsed once already; their String forms parse again.
+			over.Set(s.name, s.value)
+		}
+		if over.Lookup("metrics").Value.String() == "true" && !over.Changed("metrics-addr") {
 			c.MetricsAddr = agent.DefaultMetricsAddr
-		}
-		if set("metrics-addr") {
-			c.MetricsAddr = *metrics
-		}
-		if set("freq") {
-			c.Frequency = *freq
-		}
-		if set("profile-interval") {
-			c.ProfileInterval = agent.Duration(ivl)
-		}
-		if set("otlp-endpoint") {
-			c.OTLPEndpoint = *otlp
-		}
-		if set("pyroscope-url") {
-			c.PyroscopeURL = *pyro
-		}
-		if set("profile-dir") {
-			c.ProfileDir = *dir
-		}
-		if set("profile-keep") {
-			c.ProfileKeep = *keep
-		}
-		if set("all-stacks") {
-			c.AllStacks = *allStacks
-		}
-		if set("user-symbols") {
-			c.UserSymbols = *userSyms
-		}
-		if set("max-programs") {
-			c.MaxPrograms = *maxProgs
-		}
-		if set("queue") {
-			c.Queue = *queue
-		}
-		if set("retries") {
-			c.Retries = *retries
-		}
-		if set("send-timeout") {
-			c.SendTimeout = agent.Duration(tmo)
-		}
-		if set("service-name") {
-			c.ServiceName = *service
 		}
 	}
 	a := &agentArgs{configFile: *configFile, once: *once, logJSON: *logJSON, verbose: *verbose, apply: apply}
@@ -125,6 +77,55 @@ func parseAgentArgs(args []string, stderr io.Writer) (*agentArgs, error) {
 		return nil, usagef("%v", err)
 	}
 	return a, nil
+}
+
+// agentSetting annotates the flags that bindAgentConfig binds: the
+// settings a config file may also give.
+const agentSetting = "agent-setting"
+
+// bindAgentConfig defines on fs one flag per setting of c, bound to c's
+// field and defaulting to its value (pflag sets a bound field to the
+// default, so the default must be what c holds). --metrics is bound to
+// nothing: apply turns it into the default metrics address.
+func bindAgentConfig(fs *pflag.FlagSet, c *agent.Config) {
+	d := *c
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", d.MetricsAddr, "serve Prometheus metrics at http://`HOST:PORT`/metrics; nothing listens unless this or --metrics is given")
+	var metricsOn bool
+	fs.BoolVar(&metricsOn, "metrics", false, "serve Prometheus metrics at http://"+agent.DefaultMetricsAddr+"/metrics")
+	fs.Uint64VarP(&c.Frequency, "freq", "F", d.Frequency, "sample at this frequency in `HZ` per CPU")
+	fs.Var((*durationFlag)(&c.ProfileInterval), "profile-interval", "export a profile every `DURATION`")
+	fs.StringVar(&c.OTLPEndpoint, "otlp-endpoint", d.OTLPEndpoint, "send profiles over OTLP/HTTP to this collector `URL` (e.g. http://127.0.0.1:4318; "+agent.OTLPPath+" is added)")
+	fs.StringVar(&c.PyroscopeURL, "pyroscope-url", d.PyroscopeURL, "push profiles to this Pyroscope server `URL` (e.g. http://127.0.0.1:4040)")
+	fs.StringVar(&c.ProfileDir, "profile-dir", d.ProfileDir, "write each profile to a file in `DIR`")
+	fs.IntVar(&c.ProfileKeep, "profile-keep", d.ProfileKeep, "keep the last `N` profiles in --profile-dir")
+	fs.BoolVar(&c.AllStacks, "all-stacks", d.AllStacks, "keep stacks without a BPF frame in the profiles too (more memory)")
+	fs.BoolVar(&c.UserSymbols, "user-symbols", d.UserSymbols, "name user-space frames (more memory and CPU)")
+	fs.IntVar(&c.MaxPrograms, "max-programs", d.MaxPrograms, "export per-program series for at most `N` programs, the busiest by run time")
+	fs.IntVar(&c.Queue, "queue", d.Queue, "profiles that may wait per backend before the oldest is dropped")
+	fs.IntVar(&c.Retries, "retries", d.Retries, "tries again a failed send this many `TIMES`, backing off")
+	fs.Var((*durationFlag)(&c.SendTimeout), "send-timeout", "give up one send after `DURATION`")
+	fs.StringVar(&c.ServiceName, "service-name", d.ServiceName, "the service.name of the profiles")
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Name != "config" && f.Name != "help" {
+			fs.SetAnnotation(f.Name, agentSetting, []string{"yes"})
+		}
+	})
+}
+
+// durationFlag is a positive agent.Duration flag, given as seconds (5) or
+// a Go duration (1m30s).
+type durationFlag agent.Duration
+
+func (d *durationFlag) String() string { return time.Duration(*d).String() }
+func (d *durationFlag) Type() string   { return "duration" }
+
+func (d *durationFlag) Set(s string) error {
+	v, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationFlag(v)
+	return nil
 }
 
 // load returns the configuration: defaults, the file, the flags.

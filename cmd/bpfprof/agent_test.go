@@ -66,16 +66,34 @@ func TestAgentArgs(t *testing.T) {
 func TestAgentConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "agent.toml")
-	if err := os.WriteFile(f, []byte("frequency = 49\nprofile_keep = 3\n"), 0o644); err != nil {
+	file := "frequency = 49\nprofile_keep = 3\nmetrics_addr = \"127.0.0.1:9999\"\nprofile_dir = \"/tmp/f\"\n" +
+		"all_stacks = true\nsend_timeout = \"3s\"\nservice_name = \"lb\"\npyroscope_url = \"http://p:4040\"\n"
+	if err := os.WriteFile(f, []byte(file), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a, err := parseAgentArgs([]string{"--config", f, "-F", "99"}, io.Discard)
+	// One flag of each kind over the file; the file's other settings stay.
+	a, err := parseAgentArgs([]string{"--config", f, "-F", "99", "--profile-dir", "/tmp/flag",
+		"--send-timeout", "7", "--user-symbols", "--metrics=false"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := a.load()
-	if err != nil || cfg.Frequency != 99 || cfg.ProfileKeep != 3 {
-		t.Errorf("%+v, %v: want -F over the file's frequency and the file's profile_keep", cfg, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := agent.Defaults()
+	want.Frequency, want.ProfileKeep, want.MetricsAddr = 99, 3, "127.0.0.1:9999"
+	want.ProfileDir, want.AllStacks, want.SendTimeout = "/tmp/flag", true, agent.Duration(7*time.Second)
+	want.ServiceName, want.PyroscopeURL, want.UserSymbols = "lb", "http://p:4040", true
+	if cfg != want {
+		t.Errorf("flags over the file:\n got %+v\nwant %+v", cfg, want)
+	}
+	// --metrics asks for the default address, over the file's.
+	if a, err = parseAgentArgs([]string{"--config", f, "--metrics"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := a.load(); err != nil || cfg.MetricsAddr != agent.DefaultMetricsAddr {
+		t.Errorf("--metrics over the file: %q, %v", cfg.MetricsAddr, err)
 	}
 	if err := os.WriteFile(f, []byte("profile_keep = \"three\"\n"), 0o644); err != nil {
 		t.Fatal(err)
