@@ -9,7 +9,7 @@
 #
 #   scripts/bench-agent.sh [-d SECONDS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" bench-agent
 
 dur=120
 while [ $# -gt 0 ]; do
@@ -18,13 +18,9 @@ while [ $# -gt 0 ]; do
 	*) echo "usage: $0 [-d SECONDS]" >&2; exit 2 ;;
 	esac
 done
-if [ "$(id -u)" != 0 ]; then
-	echo "bench-agent: needs root" >&2
-	exit 1
-fi
-command -v python3 >/dev/null || { echo "bench-agent: python3 not found (for the OTLP sink)" >&2; exit 1; }
-bpfprof=${BPFPROF:-bin/bpfprof}
-[ -x "$bpfprof" ] || go build -o "$bpfprof" ./cmd/bpfprof
+need_root "BPF programs, perf events on every CPU"
+need_tools python3 # the OTLP sink
+bpfprof=$(bpfprof_binary)
 
 tmp=$(mktemp -d)
 pids=()

@@ -19,25 +19,15 @@
 # which the kernel leaks into them while another profiler asking for build
 # IDs runs: a perf report that fails is reported as such.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" bench-convert
 
-if [ "$(id -u)" != 0 ]; then
-	echo "bench-convert: needs root (perf record -a, BPF programs)" >&2
-	exit 1
-fi
-need=()
-[ -x /usr/bin/time ] || need+=(time)
-command -v perf >/dev/null || need+=(linux-perf)
-if [ ${#need[@]} -gt 0 ]; then
-	echo "bench-convert: installing ${need[*]}" >&2
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+need_root "perf record -a, BPF programs"
+need_tools /usr/bin/time:time perf:linux-perf
 
 GO=${GO:-go}
-BIN=${BIN:-bin/bpfprof}
+BIN=$(BPFPROF=${BIN:-${BPFPROF:-}} bpfprof_binary)
 REPS=${REPS:-5}
 SECONDS_REC=${SECONDS_REC:-10}
-$GO build -o "$BIN" ./cmd/bpfprof
 
 work=$(mktemp -d)
 loadpid=

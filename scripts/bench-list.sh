@@ -14,7 +14,7 @@
 # per run of each over RUNS more runs. -maps makes every loaded program
 # reference a map, which costs bpftool a metadata lookup.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" bench-list
 
 n=500 runs=30 maps=
 while [ $# -gt 0 ]; do
@@ -26,15 +26,11 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-if [ "$(id -u)" != 0 ]; then
-	echo "bench-list: needs root (listing BPF programs needs CAP_SYS_ADMIN)" >&2
-	exit 1
-fi
-command -v bpftool >/dev/null || { echo "bench-list: bpftool not found (apt-get install bpftool)" >&2; exit 1; }
-bpfprof=${BPFPROF:-bin/bpfprof}
-[ -x "$bpfprof" ] || go build -o "$bpfprof" ./cmd/bpfprof
+need_root "listing BPF programs needs CAP_SYS_ADMIN"
+need_tools bpftool
+bpfprof=$(bpfprof_binary)
 baseline=${BASELINE:-}
-[ -z "$baseline" ] || [ -x "$baseline" ] || { echo "bench-list: $baseline is not executable" >&2; exit 1; }
+[ -z "$baseline" ] || [ -x "$baseline" ] || die "$baseline is not executable"
 
 tmp=$(mktemp -d)
 holder_pid=

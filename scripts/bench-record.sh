@@ -21,28 +21,17 @@
 # saves perf work, so the comparison errs in perf's favour.
 # Other load on the machine skews every figure: the load average is printed.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" bench-record
 
-if [ "$(id -u)" != 0 ]; then
-	echo "bench-record: needs root (perf events for every CPU, BPF programs)" >&2
-	exit 1
-fi
-need=()
-[ -x /usr/bin/time ] || need+=(time)
-command -v perf >/dev/null || need+=(linux-perf)
-command -v bpftool >/dev/null || need+=(bpftool)
-if [ ${#need[@]} -gt 0 ]; then
-	echo "bench-record: installing ${need[*]}" >&2
-	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+need_root "perf events for every CPU, BPF programs"
+need_tools /usr/bin/time:time perf:linux-perf bpftool
 
 GO=${GO:-go}
-BIN=${BIN:-bin/bpfprof}
+BIN=$(BPFPROF=${BIN:-${BPFPROF:-}} bpfprof_binary)
 REPS=${REPS:-5}
 SECONDS_E2E=${SECONDS_E2E:-10}
 WORK_MIB=${WORK_MIB:-1024}
 EVENT=cpu-clock # both tools; this VM has no PMU, and it keeps them comparable
-$GO build -o "$BIN" ./cmd/bpfprof
 
 work=$(mktemp -d)
 bpffs="$work/bpffs"

@@ -10,7 +10,7 @@
 # bpftop, the tool a user would otherwise run, is not packaged here, so it
 # is not run side by side; its per-refresh model is printed for comparison.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+. "$(dirname "$0")/lib.sh" bench-top
 
 dur=30
 while [ $# -gt 0 ]; do
@@ -19,13 +19,9 @@ while [ $# -gt 0 ]; do
 	*) echo "usage: $0 [-d SECONDS]" >&2; exit 2 ;;
 	esac
 done
-if [ "$(id -u)" != 0 ]; then
-	echo "bench-top: needs root" >&2
-	exit 1
-fi
-command -v tmux >/dev/null || { echo "bench-top: tmux not found (apt-get install tmux)" >&2; exit 1; }
-bpfprof=${BPFPROF:-bin/bpfprof}
-[ -x "$bpfprof" ] || go build -o "$bpfprof" ./cmd/bpfprof
+need_root "BPF programs, perf events on every CPU"
+need_tools tmux
+bpfprof=$(bpfprof_binary)
 
 tmp=$(mktemp -d)
 sock=$tmp/tmux
