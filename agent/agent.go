@@ -142,9 +142,10 @@ func addSender(a, b SenderStats) SenderStats {
 // session.Open needs (root, in practice) and CAP_SYS_ADMIN for the run-time
 // statistics, which it keeps enabled while it runs.
 func (a *Agent) Run(ctx context.Context) error {
+	// OpenStats's errors say what failed: enabling the stats.
 	stats, err := bpfprog.OpenStats()
 	if err != nil {
-		return fmt.Errorf("enable BPF run-time statistics: %w", err)
+		return err
 	}
 	defer stats.Close()
 	for {

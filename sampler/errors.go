@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -93,11 +94,10 @@ func pidList(pids []int) string {
 
 // readIntFile reads a number from a /proc/sys file.
 func readIntFile(path string) (int64, bool) {
-	f, err := os.Open(path)
+	b, err := os.ReadFile(path)
 	if err != nil {
 		return 0, false
 	}
-	defer f.Close()
-	v, err := readInt(f)
-	return int64(v), err == nil
+	v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+	return v, err == nil
 }

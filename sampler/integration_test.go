@@ -19,6 +19,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfprof/bpfprof/internal/privilege"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
@@ -810,11 +811,11 @@ func TestPerTaskSideband(t *testing.T) {
 
 // perTaskSideband is TestPerTaskSideband as the unprivileged user.
 func perTaskSideband(t *testing.T) {
-	p, err := CheckPrivileges()
+	p, err := privilege.Read()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.CanSampleSystemWide() || p.Paranoid > 2 {
+	if CanSampleSystemWide(p) || !CanSample(p) {
 		testutil.SkipOrFail(t, fmt.Sprintf("needs kernel.perf_event_paranoid 1 or 2 without CAP_PERFMON (have %+v)", p))
 	}
 	ev, err := ParseEvent("cpu-clock:u")

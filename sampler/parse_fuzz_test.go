@@ -1,11 +1,7 @@
 package sampler
 
 import (
-	"bytes"
-	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -35,35 +31,6 @@ func FuzzParseCPUList(f *testing.F) {
 		back, err := ParseCPUList(FormatCPUList(cpus))
 		if err != nil || !slices.Equal(back, cpus) {
 			t.Fatalf("%q: %v formats as %q, which parses as %v, %v", s, cpus, FormatCPUList(cpus), back, err)
-		}
-	})
-}
-
-// FuzzParsePrivileges parses arbitrary sysctl and status files: an error
-// comes with the zero Privileges, and what parsed survives being written
-// back as the kernel would and parsed again.
-func FuzzParsePrivileges(f *testing.F) {
-	f.Add([]byte("2\n"), []byte("0\n"), []byte("Name:\tbash\nCapEff:\t000001ffffffffff\n"))
-	f.Add([]byte("-1"), []byte("2"), []byte("CapEff:\t0000000000000000\nCapEff:\t00000000a80425fb\n"))
-	f.Add([]byte("4"), []byte("1"), []byte("CapEff: zz\n"))
-	f.Fuzz(func(t *testing.T, paranoid, kptr, status []byte) {
-		p, err := ParsePrivileges(bytes.NewReader(paranoid), bytes.NewReader(kptr), bytes.NewReader(status))
-		if err != nil {
-			if p != (Privileges{}) {
-				t.Fatalf("privileges %+v with error %v", p, err)
-			}
-			return
-		}
-		var caps uint64
-		for bit, has := range map[uint]bool{capSysAdmin: p.CapSysAdmin, capPerfmon: p.CapPerfmon, capBPF: p.CapBPF, capSyslog: p.CapSyslog} {
-			if has {
-				caps |= 1 << bit
-			}
-		}
-		back, err := ParsePrivileges(strings.NewReader(strconv.Itoa(p.Paranoid)+"\n"), strings.NewReader(strconv.Itoa(p.KptrRestrict)+"\n"),
-			strings.NewReader(fmt.Sprintf("CapEff:\t%016x\n", caps)))
-		if err != nil || back != p {
-			t.Fatalf("%+v written back parses as %+v, %v", p, back, err)
 		}
 	})
 }

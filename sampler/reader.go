@@ -11,7 +11,7 @@
 // (Decoder), usable on records from a file.
 //
 // Needs root, or CAP_PERFMON, or a permissive kernel.perf_event_paranoid;
-// CheckPrivileges says which is missing.
+// SamplingProblem says which is missing.
 package sampler
 
 import (

@@ -9,6 +9,7 @@ import (
 
 	"github.com/bpfprof/bpfprof/annotate"
 	"github.com/bpfprof/bpfprof/internal/aggregate"
+	"github.com/bpfprof/bpfprof/internal/privilege"
 	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/symbolize"
 )
@@ -165,13 +166,8 @@ func Open(opts Options) (_ *Session, err error) {
 	// a missing privilege is named rather than an errno from
 	// perf_event_open. If they cannot be read, Open reports what fails.
 	if !opts.NoPrivilegeCheck {
-		if p, err := sampler.CheckPrivileges(); err == nil {
-			perCPU := len(opts.Sampler.PIDs) == 0
-			userOnly := true
-			for _, e := range opts.Sampler.Events {
-				userOnly = userOnly && e.ExcludesKernel()
-			}
-			if s.privs, err = CheckPrivileges(p, perCPU, userOnly); err != nil {
+		if f, err := privilege.Read(); err == nil {
+			if s.privs, err = checkPrivileges(f, opts.Sampler); err != nil {
 				return nil, err
 			}
 			if opts.Warn != nil {

@@ -1,0 +1,49 @@
+package symbolize
+
+import (
+	"fmt"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/bpfprof/bpfprof/internal/privilege"
+)
+
+// KernelAddressesVisible reports whether /proc/kallsyms shows a process with
+// f real addresses, as the kernel's kallsyms_show_value decides: at
+// kernel.kptr_restrict 0 when kernel.perf_event_paranoid <= 1; at
+// kptr_restrict 0 or 1 with CAP_SYSLOG; at kptr_restrict 2 never, not even
+// to root. The same test gates the JIT addresses in BPF program info
+// (bpf_dump_raw_ok). Without them kernel and BPF frames can't be named.
+//
+// CAP_SYSLOG counts in the initial user namespace only; in a container
+// f.Effective may show it when the kernel does not honour it.
+func KernelAddressesVisible(f privilege.Facts) bool {
+	switch {
+	case f.KptrRestrict == 0 && f.PerfEventParanoid <= 1:
+		return true
+	case f.KptrRestrict <= 1 && f.Effective.Has(unix.CAP_SYSLOG):
+		return true
+	}
+	return false
+}
+
+// KernelAddressProblem says in one line why kernel addresses are hidden
+// from a process with f and how to show them; "" when
+// KernelAddressesVisible.
+func KernelAddressProblem(f privilege.Facts) string {
+	if KernelAddressesVisible(f) {
+		return ""
+	}
+	const lost = "/proc/kallsyms and BPF program info hide kernel addresses, so kernel and BPF frames can't be named"
+	switch {
+	case f.KptrRestrict >= 2:
+		return fmt.Sprintf("kernel.kptr_restrict is %d: %s, even for root; `sysctl kernel.kptr_restrict=1` "+
+			"(then run as root or with CAP_SYSLOG)", f.KptrRestrict, lost)
+	case f.KptrRestrict == 1:
+		return fmt.Sprintf("kernel.kptr_restrict is 1 and CAP_SYSLOG is missing: %s; run as root, grant CAP_SYSLOG, "+
+			"or `sysctl kernel.kptr_restrict=0` with kernel.perf_event_paranoid <= 1", lost)
+	}
+	return fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_SYSLOG is missing: %s (kptr_restrict 0 shows them "+
+		"only at perf_event_paranoid <= 1); run as root, grant CAP_SYSLOG, or `sysctl kernel.perf_event_paranoid=1`",
+		f.PerfEventParanoid, lost)
+}
