@@ -7,6 +7,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
 
@@ -169,8 +170,8 @@ func BenchmarkDisassemble(b *testing.B) {
 // here, side by side in one run. Needs root.
 func BenchmarkListVsBpftool(b *testing.B) {
 	testutil.RequireRoot(b, "load BPF programs")
-	o, info := loadInfo(b, "maps")
-	id, _ := info.ID()
+	_, info := loadInfo(b, "maps")
+	id := info.ID
 	b.Run("bpftool", func(b *testing.B) {
 		if _, err := exec.LookPath("bpftool"); err != nil {
 			b.Skip("bpftool not installed")
@@ -184,11 +185,11 @@ func BenchmarkListVsBpftool(b *testing.B) {
 	b.Run("bpfprof", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			pi, err := o.Program().Info()
+			d, err := bpfprog.ReadDetail(id, bpfprog.DetailAll)
 			if err != nil {
 				b.Fatal(err)
 			}
-			p, err := FromProgramInfo(pi, CaptureOptions{})
+			p, err := FromDetail(d, CaptureOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -1,15 +1,15 @@
 package annotate
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/bpfprof/bpfprof/bpfprog"
 )
 
 // KernelSymbols names kernel addresses: the symbolizer's kallsyms table in
@@ -22,7 +22,7 @@ type KernelSymbols interface {
 	KernelSymbol(addr uint64) (name string, off uint64, ok bool)
 }
 
-// CaptureOptions give FromProgramInfo what the ProgramInfo does not hold.
+// CaptureOptions give FromDetail what a program's detail does not hold.
 // Each is optional: what is missing shows as IDs and numbers instead of
 // names.
 type CaptureOptions struct {
@@ -39,82 +39,43 @@ type CaptureOptions struct {
 	KernelBTF *btf.Spec
 }
 
-// FromProgramInfo captures what a listing of the program needs from its
-// kernel info, so the program can be annotated after it unloads. BTF parts
-// (func and line info) are read through the program's BTF ID, which
-// cilium/ebpf opens and closes itself; that and reading xlated
-// instructions need CAP_SYS_ADMIN, and JIT addresses need kptr_restrict to
-// allow them. What cannot be read is left empty; Build says so. The error
-// is reserved for info that is present but corrupt.
-func FromProgramInfo(pi *ebpf.ProgramInfo, opts CaptureOptions) (*Program, error) {
-	if pi == nil {
-		return nil, errors.New("capture BPF program: no program info")
+// FromDetail captures what a listing of the program needs from the detail
+// bpfprog.ReadDetail read of it (bpfprog.DetailAll), so that the program
+// can be annotated after it unloads; it only converts values. What the
+// kernel did not give (no BTF, JIT image hidden by kptr_restrict) is left
+// empty; Build says so. The error is reserved for a detail that is present
+// but corrupt.
+func FromDetail(d *bpfprog.Detail, opts CaptureOptions) (*Program, error) {
+	if d == nil {
+		return nil, errors.New("capture BPF program: no program detail")
 	}
-	id, _ := pi.ID()
-	p := &Program{ID: uint32(id), Tag: pi.Tag, Name: pi.Name, Type: TypeName(pi.Type)}
+	p := &Program{ID: uint32(d.ID), Tag: d.Tag, Name: d.FullName, Type: d.Type.Name()}
+	if len(d.Xlated)%insnSize != 0 {
+		return nil, fmt.Errorf("capture BPF program %d: %d bytes of xlated instructions, not a multiple of %d", d.ID, len(d.Xlated), insnSize)
+	}
+	p.Xlated = d.Xlated
 
-	insns, err := pi.Instructions()
-	if err == nil {
-		var buf bytes.Buffer
-		buf.Grow(len(insns) * asm.InstructionSize)
-		for _, ins := range insns {
-			// Marshal rejects unresolved references; xlated code has none
-			// (calls and map loads carry their kernel immediates).
-			if _, err := ins.Marshal(&buf, hostEndian); err != nil {
-				return nil, fmt.Errorf("capture BPF program %d: re-encode xlated instruction %v: %w", id, ins, err)
-			}
-		}
-		p.Xlated = buf.Bytes()
+	for _, fi := range d.Funcs {
+		p.Funcs = append(p.Funcs, Func{Insn: fi.Insn, Name: fi.Name, Signature: Signature(fi.Type)})
 	}
-
-	if fis, err := pi.FuncInfos(); err == nil {
-		for _, fi := range fis {
-			f := Func{Insn: uint32(fi.Offset)}
-			if fi.Func != nil {
-				f.Name = fi.Func.Name
-				f.Signature = Signature(fi.Func)
-			}
-			p.Funcs = append(p.Funcs, f)
-		}
+	jl := d.JitedLines
+	if len(jl) != len(d.Lines) {
+		jl = nil
 	}
-	if lis, err := pi.LineInfos(); err == nil {
-		jl, _ := pi.JitedLineInfos()
-		if len(jl) != len(lis) {
-			jl = nil
+	for i, li := range d.Lines {
+		l := Line{Insn: li.Insn, File: li.File, Line: li.Line, Col: li.Col, Text: li.Source}
+		if jl != nil {
+			l.JITAddr = jl[i]
 		}
-		for i, li := range lis {
-			if li.Line == nil {
-				continue
-			}
-			l := Line{
-				Insn: uint32(li.Offset),
-				File: li.Line.FileName(),
-				Line: li.Line.LineNumber(),
-				Col:  li.Line.LineColumn(),
-				Text: li.Line.Line(),
-			}
-			if jl != nil {
-				l.JITAddr = jl[i]
-			}
-			p.Lines = append(p.Lines, l)
-		}
+		p.Lines = append(p.Lines, l)
 	}
 
-	if img, ok := pi.JitedInsns(); ok {
-		j := &JIT{Image: img}
-		if ks, ok := pi.JitedKsymAddrs(); ok {
-			for _, a := range ks {
-				j.Ksyms = append(j.Ksyms, uint64(a))
-			}
-		}
-		j.FuncLens, _ = pi.JitedFuncLens()
-		p.JIT = j
+	if len(d.JITImage) > 0 {
+		p.JIT = &JIT{Image: d.JITImage, Ksyms: d.JitedKsyms, FuncLens: d.JitedFuncLens}
 	}
 
-	if ids, ok := pi.MapIDs(); ok {
-		for _, mid := range ids {
-			p.Maps = append(p.Maps, Map{ID: uint32(mid), Name: opts.MapNames[uint32(mid)]})
-		}
+	for _, mid := range d.MapIDs {
+		p.Maps = append(p.Maps, Map{ID: mid, Name: opts.MapNames[mid]})
 	}
 
 	if opts.Kernel != nil && opts.CallBase != 0 {
@@ -125,6 +86,9 @@ func FromProgramInfo(pi *ebpf.ProgramInfo, opts CaptureOptions) (*Program, error
 	}
 	return p, nil
 }
+
+// insnSize is the size of a struct bpf_insn.
+const insnSize = 8
 
 // kfuncCalls names the kfuncs that xlated code calls from the kernel's
 // BTF. A call with a non-zero offset goes to a module's BTF: left out.
@@ -185,25 +149,9 @@ var hostEndian = func() binary.ByteOrder {
 // callCode is BPF_JMP|BPF_CALL.
 const callCode = 0x85
 
-// progTypeNames are bpftool's names of the program types, indexed by the
-// kernel's enum bpf_prog_type.
-var progTypeNames = [...]string{
-	"unspec", "socket_filter", "kprobe", "sched_cls", "sched_act",
-	"tracepoint", "xdp", "perf_event", "cgroup_skb", "cgroup_sock",
-	"lwt_in", "lwt_out", "lwt_xmit", "sock_ops", "sk_skb",
-	"cgroup_device", "sk_msg", "raw_tracepoint", "cgroup_sock_addr",
-	"lwt_seg6local", "lirc_mode2", "sk_reuseport", "flow_dissector",
-	"cgroup_sysctl", "raw_tracepoint_writable", "cgroup_sockopt", "tracing",
-	"struct_ops", "ext", "lsm", "sk_lookup", "syscall", "netfilter",
-}
-
-// TypeName names a program type as bpftool does ("type_N" when unknown).
-func TypeName(t ebpf.ProgramType) string {
-	if uint64(t) < uint64(len(progTypeNames)) {
-		return progTypeNames[t]
-	}
-	return "type_" + strconv.FormatUint(uint64(t), 10)
-}
+// TypeName names a program type as bpftool does ("type_N" when unknown),
+// from bpfprog's table of types.
+func TypeName(t ebpf.ProgramType) string { return bpfprog.Type(t).Name() }
 
 // Signature renders fn's C declaration from its BTF type, e.g.
 // "static __u32 bpfprof_xdp_sub(__u32 len)".

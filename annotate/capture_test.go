@@ -9,7 +9,9 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/btf"
 
+	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
 
@@ -25,23 +27,17 @@ var testPrograms = []struct {
 	{testprogs.Tracepoint, []string{testprogs.TracepointFunc}},
 }
 
-// loadInfo loads a bundled object and returns its main program's info;
-// the object is closed when the test ends.
-func loadInfo(t testing.TB, name string) (*testprogs.Object, *ebpf.ProgramInfo) {
+// loadInfo loads a bundled object and returns its main program's detail
+// as bpfprog reads it for a capture; the object is closed when the test
+// ends.
+func loadInfo(t testing.TB, name string) (*testprogs.Object, *bpfprog.Detail) {
 	t.Helper()
-	testutil.RequireRoot(t, "load BPF programs")
-	o, err := testprogs.Load(name)
-	testutil.SkipIfNoPermission(t, err)
-	testutil.SkipIfNotSupported(t, err)
+	o, id := progtest.Load(t, name)
+	d, err := bpfprog.ReadDetail(bpfprog.ID(id), bpfprog.DetailAll)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { o.Close() })
-	info, err := o.Program().Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o, info
+	return o, d
 }
 
 // mapNames names the maps of a loaded object by ID.
@@ -57,11 +53,11 @@ func mapNames(o *testprogs.Object) map[uint32]string {
 	return names
 }
 
-func TestFromProgramInfo(t *testing.T) {
+func TestFromDetail(t *testing.T) {
 	for _, tp := range testPrograms {
 		t.Run(tp.name, func(t *testing.T) {
 			o, info := loadInfo(t, tp.name)
-			p, err := FromProgramInfo(info, CaptureOptions{MapNames: mapNames(o)})
+			p, err := FromDetail(info, CaptureOptions{MapNames: mapNames(o)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -184,7 +180,12 @@ func TestNoBTF(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := FromProgramInfo(info, CaptureOptions{})
+	id, _ := info.ID()
+	d, err := bpfprog.ReadDetail(bpfprog.ID(id), bpfprog.DetailAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := FromDetail(d, CaptureOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

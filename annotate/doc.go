@@ -6,10 +6,10 @@
 // It is pure data in, data out and opens nothing itself:
 //
 //   - A Program is captured when a program is first seen, so it can be
-//     listed after it unloads: FromProgramInfo fills it from a live
-//     program's ebpf.ProgramInfo (with map names, and kallsyms to name the
-//     helpers its xlated calls target); a perf.data reader fills the same
-//     struct from the file.
+//     listed after it unloads: FromDetail fills it from what
+//     bpfprog.ReadDetail read of a live program (with map names, and
+//     kallsyms to name the helpers its xlated calls target); a perf.data
+//     reader fills the same struct from the file.
 //   - Counts heat it: self samples by JIT address (aggregate.Addrs), or by
 //     source line when no addresses were kept; CountsFromSnapshot and
 //     CountsFromDelta take them from the aggregate.

@@ -58,7 +58,7 @@ func TestGoldenStatic(t *testing.T) {
 	for _, tp := range testPrograms {
 		t.Run(tp.name, func(t *testing.T) {
 			o, info := loadInfo(t, tp.name)
-			p, err := FromProgramInfo(info, CaptureOptions{MapNames: mapNames(o), Kernel: ks, CallBase: ks.base})
+			p, err := FromDetail(info, CaptureOptions{MapNames: mapNames(o), Kernel: ks, CallBase: ks.base})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +84,7 @@ func TestJITStructure(t *testing.T) {
 	for _, tp := range testPrograms {
 		t.Run(tp.name, func(t *testing.T) {
 			o, info := loadInfo(t, tp.name)
-			p, err := FromProgramInfo(info, CaptureOptions{MapNames: mapNames(o), Kernel: ks, CallBase: ks.base})
+			p, err := FromDetail(info, CaptureOptions{MapNames: mapNames(o), Kernel: ks, CallBase: ks.base})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,7 +21,7 @@ import (
 func TestIntegrationHeat(t *testing.T) {
 	ks := loadKallsyms(t)
 	o, info := loadInfo(t, testprogs.Subprog)
-	p, err := FromProgramInfo(info, CaptureOptions{Kernel: ks, CallBase: ks.base})
+	p, err := FromDetail(info, CaptureOptions{Kernel: ks, CallBase: ks.base})
 	if err != nil {
 		t.Fatal(err)
 	}

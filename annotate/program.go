@@ -5,7 +5,7 @@ import "time"
 // Program is everything annotate needs to know about one BPF program,
 // captured when the program is first seen so that it can still be shown
 // after it unloads. It holds plain values only (no file descriptors, no BTF
-// handles): FromProgramInfo fills it from a live program, and a perf.data
+// handles): FromDetail fills it from a live program's detail, and a perf.data
 // reader can fill it from the bpf_prog_info and BTF stored in the file.
 //
 // Every field but ID may be empty; Build then says what is missing in

@@ -95,3 +95,12 @@ func (b *btfNames) name(id uint32) (string, bool) {
 	s := unix.ByteSliceToString(b.strs[off:])
 	return s, s != ""
 }
+
+// str returns the string at off in the string section, false if off is
+// out of bounds.
+func (b *btfNames) str(off uint32) (string, bool) {
+	if uint64(off) >= uint64(len(b.strs)) {
+		return "", false
+	}
+	return unix.ByteSliceToString(b.strs[off:]), true
+}

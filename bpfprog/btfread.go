@@ -36,24 +36,8 @@ func (c *btfCache) get(id uint32) *btfNames {
 
 // loadBTFNames reads BTF object id from the kernel and indexes its names.
 func loadBTFNames(id uint32) *btfNames {
-	fd, err := bpfabi.FDByID(unix.BPF_BTF_GET_FD_BY_ID, id)
-	if err != nil {
-		return nil
-	}
-	defer closeFD(fd)
-	name := make([]byte, 64)
-	info := bpfabi.BTFInfo{Name: unsafe.Pointer(&name[0]), NameLen: uint32(len(name))}
-	if err := bpfabi.ObjInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil || info.BTFSize == 0 {
-		return nil
-	}
-	if info.KernelBTF != 0 && unix.ByteSliceToString(name) != "vmlinux" {
-		// Module BTF is split: its type IDs continue vmlinux's. Only
-		// the program and vmlinux BTF are standalone.
-		return nil
-	}
-	raw := make([]byte, info.BTFSize)
-	info = bpfabi.BTFInfo{BTF: unsafe.Pointer(&raw[0]), BTFSize: uint32(len(raw))}
-	if err := bpfabi.ObjInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil || int(info.BTFSize) != len(raw) {
+	raw, ok := readBTF(id)
+	if !ok {
 		return nil
 	}
 	b, err := parseBTFNames(raw)
@@ -61,4 +45,29 @@ func loadBTFNames(id uint32) *btfNames {
 		return nil
 	}
 	return b
+}
+
+// readBTF reads the raw bytes of BTF object id, false if it cannot be read
+// or is not standalone (split BTF of kernel modules continues vmlinux's
+// type IDs and strings). Requires CAP_SYS_ADMIN.
+func readBTF(id uint32) ([]byte, bool) {
+	fd, err := bpfabi.FDByID(unix.BPF_BTF_GET_FD_BY_ID, id)
+	if err != nil {
+		return nil, false
+	}
+	defer closeFD(fd)
+	name := make([]byte, 64)
+	info := bpfabi.BTFInfo{Name: unsafe.Pointer(&name[0]), NameLen: uint32(len(name))}
+	if err := bpfabi.ObjInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil || info.BTFSize == 0 {
+		return nil, false
+	}
+	if info.KernelBTF != 0 && unix.ByteSliceToString(name) != "vmlinux" {
+		return nil, false
+	}
+	raw := make([]byte, info.BTFSize)
+	info = bpfabi.BTFInfo{BTF: unsafe.Pointer(&raw[0]), BTFSize: uint32(len(raw))}
+	if err := bpfabi.ObjInfo(fd, unsafe.Pointer(&info), unsafe.Sizeof(info)); err != nil || int(info.BTFSize) != len(raw) {
+		return nil, false
+	}
+	return raw, true
 }

@@ -138,16 +138,16 @@ func CheckAccess() error {
 // allIDs returns the IDs of every loaded program, in order.
 func allIDs() ([]uint32, error) {
 	var ids []uint32
-	var id uint32
+	var id ID
 	for {
-		next, ok, err := bpfabi.NextID(unix.BPF_PROG_GET_NEXT_ID, id)
+		next, ok, err := NextID(id)
 		if err != nil {
-			return nil, kernelError("listing BPF programs", err)
+			return nil, err
 		}
 		if !ok {
 			return ids, nil
 		}
-		ids = append(ids, next)
+		ids = append(ids, uint32(next))
 		id = next
 	}
 }
@@ -517,14 +517,29 @@ func (r *reader) read(fd int, p *Program) error {
 		p.JitedFuncLens = slices.Clone(funcLens[:in.NrJitedFuncLens])
 	}
 	p.FullName = p.Name
-	if (len(p.Name) == len(in.Name)-1 || p.Name == "") && in.NrFuncInfo > 0 && funcInfo[0].InsnOff == 0 {
-		if names := r.btf.get(in.BTFID); names != nil {
-			if full, ok := names.name(funcInfo[0].TypeID); ok && strings.HasPrefix(full, p.Name) {
-				p.FullName = full
-			}
-		}
+	if mayBeTruncated(p.Name) && in.NrFuncInfo > 0 {
+		p.FullName = fullName(p.Name, funcInfo[0], r.btf.get(in.BTFID))
 	}
 	return nil
+}
+
+// mayBeTruncated reports whether name, a kernel name of a program, may be
+// the start of a longer one: it fills the kernel's 15 bytes, or is empty.
+func mayBeTruncated(name string) bool {
+	return len(name) == len(bpfabi.ProgInfo{}.Name)-1 || name == ""
+}
+
+// fullName returns the BTF name of a program's main function, first, the
+// first func info record, where it starts with the kernel's name of the
+// program; else name.
+func fullName(name string, first bpfabi.FuncInfo, names *btfNames) string {
+	if first.InsnOff != 0 || names == nil {
+		return name
+	}
+	if full, ok := names.name(first.TypeID); ok && strings.HasPrefix(full, name) {
+		return full
+	}
+	return name
 }
 
 // reopenMemlock opens p again to read its memlock; a program unloaded

@@ -49,6 +49,15 @@ const (
 // Known reports whether t is a program type bpfprof has a name for.
 func (t Type) Known() bool { return t < numTypes }
 
+// Name returns the name bpftool prints for t, or "type_N" for a type newer
+// than bpfprof: the one table of program type names.
+func (t Type) Name() string {
+	if !t.Known() {
+		return "type_" + strconv.FormatUint(uint64(t), 10)
+	}
+	return t.String()
+}
+
 // MarshalJSON writes the bpftool name of t, or its number when the type is
 // newer than bpfprof, as bpftool does.
 func (t Type) MarshalJSON() ([]byte, error) {

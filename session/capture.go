@@ -3,14 +3,13 @@ package session
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"time"
 
 	"github.com/cilium/ebpf"
-	"golang.org/x/sys/unix"
 
 	"github.com/bpfprof/bpfprof/annotate"
+	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/symbolize"
@@ -32,24 +31,17 @@ type KernelSymbols interface {
 // program that is not loaded fails with an error matching errs.ErrNotFound,
 // a missing privilege with one matching errs.ErrPermission.
 func Capture(id uint32, ks KernelSymbols) (*annotate.Program, error) {
-	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
-	if err != nil {
-		return nil, progError(id, err)
-	}
-	defer prog.Close()
-	info, err := prog.Info()
+	d, err := bpfprog.ReadDetail(bpfprog.ID(id), bpfprog.DetailAll)
 	if err != nil {
 		return nil, progError(id, err)
 	}
 	opts := annotate.CaptureOptions{MapNames: map[uint32]string{}}
-	if ids, ok := info.MapIDs(); ok {
-		for _, mid := range ids {
-			if m, err := ebpf.NewMapFromID(mid); err == nil {
-				if mi, err := m.Info(); err == nil {
-					opts.MapNames[uint32(mid)] = mi.Name
-				}
-				m.Close()
+	for _, mid := range d.MapIDs {
+		if m, err := ebpf.NewMapFromID(ebpf.MapID(mid)); err == nil {
+			if mi, err := m.Info(); err == nil {
+				opts.MapNames[mid] = mi.Name
 			}
+			m.Close()
 		}
 	}
 	if ks != nil {
@@ -57,15 +49,15 @@ func Capture(id uint32, ks KernelSymbols) (*annotate.Program, error) {
 			opts.Kernel, opts.CallBase = ks, base
 		}
 	}
-	return annotate.FromProgramInfo(info, opts)
+	return annotate.FromDetail(d, opts)
 }
 
 // progError says what keeps program id from being read.
 func progError(id uint32, err error) error {
 	switch {
-	case errors.Is(err, os.ErrNotExist), errors.Is(err, unix.ENOENT):
+	case errors.Is(err, errs.ErrNotFound):
 		return errs.New(errs.ErrNotFound, fmt.Sprintf("BPF program %d is not loaded", id))
-	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+	case errors.Is(err, errs.ErrPermission):
 		return errs.New(errs.ErrPermission, fmt.Sprintf("reading BPF program %d needs CAP_SYS_ADMIN: run as root", id))
 	}
 	return fmt.Errorf("read BPF program %d: %w", id, err)

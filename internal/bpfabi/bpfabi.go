@@ -110,6 +110,21 @@ type FuncInfo struct {
 	TypeID  uint32 // a BTF_KIND_FUNC in the program's BTF
 }
 
+// LineInfo must match struct bpf_line_info: where a source line's code
+// starts and where its text is. ProgInfo.LineInfoRecSize is its size.
+type LineInfo struct {
+	InsnOff     uint32 // in instructions of the translated program
+	FileNameOff uint32 // in the string section of the program's BTF
+	LineOff     uint32 // likewise: the line's source text
+	LineCol     uint32 // line number << 10 | column
+}
+
+// LineCol packs a line number and a column in LineInfo.LineCol.
+const (
+	LineShift  = 10
+	ColumnMask = 1<<LineShift - 1
+)
+
 // BTFInfo must match struct bpf_btf_info. KernelBTF (Linux 5.11) is set for
 // vmlinux and module BTF.
 type BTFInfo struct {

@@ -22,6 +22,7 @@ func TestLayout(t *testing.T) {
 		get  ObjGetAttr
 		prog ProgInfo
 		fn   FuncInfo
+		li   LineInfo
 		btf  BTFInfo
 		n16  LinkInfoName16
 		n24  LinkInfoName24
@@ -76,6 +77,10 @@ func TestLayout(t *testing.T) {
 
 		{"sizeof bpf_func_info", unsafe.Sizeof(fn), 8},
 		{"bpf_func_info.type_id", unsafe.Offsetof(fn.TypeID), 4},
+		{"sizeof bpf_line_info", unsafe.Sizeof(li), 16},
+		{"bpf_line_info.file_name_off", unsafe.Offsetof(li.FileNameOff), 4},
+		{"bpf_line_info.line_off", unsafe.Offsetof(li.LineOff), 8},
+		{"bpf_line_info.line_col", unsafe.Offsetof(li.LineCol), 12},
 
 		{"sizeof bpf_btf_info", unsafe.Sizeof(btf), 32},
 		{"bpf_btf_info.btf_size", unsafe.Offsetof(btf.BTFSize), 8},
