@@ -50,7 +50,7 @@ func checkPrivileges(f privilege.Facts, opts sampler.Options) (PrivilegeReport, 
 		return PrivilegeReport{}, errs.New(sampler.ErrPermission, fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_PERFMON is missing: "+
 			"sampling every CPU (-a, -C, --cgroup, or no target) needs root or CAP_PERFMON (or `sysctl kernel.perf_event_paranoid=0`); "+
 			"to sample your own processes, use %s", f.PerfEventParanoid, fix))
-	case perCPU, !sampler.CanSample(f), !userOnly && !sampler.CanSampleKernel(f):
+	case !sampler.CanSample(f), !userOnly && !sampler.CanSampleKernel(f):
 		return PrivilegeReport{}, errs.New(sampler.ErrPermission, sampling)
 	}
 	var r PrivilegeReport
