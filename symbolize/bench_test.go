@@ -332,6 +332,92 @@ func BenchmarkBPFChurn(b *testing.B) {
 	}
 }
 
+// shiftFixture returns a copy of fx as program id, its JIT images moved
+// by shift.
+func shiftFixture(fx *progFixture, id uint32, shift uint64) *progFixture {
+	f := *fx
+	f.Info.ID = id
+	f.Info.KsymAddrs = slices.Clone(fx.Info.KsymAddrs)
+	for j := range f.Info.KsymAddrs {
+		f.Info.KsymAddrs[j] += shift
+	}
+	f.Info.JitedLines = slices.Clone(fx.Info.JitedLines)
+	for j := range f.Info.JitedLines {
+		f.Info.JitedLines[j] += shift
+	}
+	f.Ksyms = slices.Clone(fx.Ksyms)
+	for j := range f.Ksyms {
+		f.Ksyms[j].Addr += shift
+	}
+	return &f
+}
+
+// BenchmarkBPFChurnLoaded follows one program loading, running (a sample
+// resolves into it) and unloading, per op, while n other programs stay
+// loaded, in a live view (Window) so that nothing accumulates over the
+// run: the records of a cycle and the publishing of what they changed
+// must not cost time in the number of programs loaded.
+func BenchmarkBPFChurnLoaded(b *testing.B) {
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			fx := loadProgFixture(b, "subprog")
+			src := &fakeProgs{infos: map[uint32]*progInfo{}}
+			// Resident programs, each in its own range far from the
+			// churning ones, loaded before the start.
+			for i := range n {
+				f := shiftFixture(fx, 300000+uint32(i), 0x10000000+uint64(i)*0x4000)
+				src.loaded = append(src.loaded, f.Info.ID)
+				src.infos[f.Info.ID] = &f.Info
+			}
+			// A pool of churning programs cycling through churnSlots
+			// ranges; an id comes back long after its program was
+			// forgotten (Window).
+			const pool = 1000
+			type cycle struct{ load, unload []sampler.Record }
+			cycles := make([]cycle, pool)
+			addrs := make([]uint64, pool)
+			for i := range pool {
+				f := shiftFixture(fx, 100000+uint32(i), uint64(i%churnSlots)*0x10000)
+				src.infos[f.Info.ID] = &f.Info
+				cycles[i] = cycle{loadRecords(f, 0), unloadRecords(f, 0)}
+				addrs[i] = f.Info.KsymAddrs[1] + 3
+			}
+			s, err := newSymbolizer(Options{ProcDir: fakeProc(b), PIDs: []int{}, Window: time.Second}, src)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if got := s.BPFStats().AtStart; got != n {
+				b.Fatalf("%d programs at the start, want %d", got, n)
+			}
+			stamp := func(rs []sampler.Record, t uint64) {
+				for _, r := range rs {
+					switch r := r.(type) {
+					case *sampler.KSymbol:
+						r.Time = t
+					case *sampler.BPFEvent:
+						r.Time = t + 1
+					}
+				}
+			}
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				c := cycles[i%pool]
+				t := uint64(i+1) * churnPeriod
+				stamp(c.load, t)
+				stamp(c.unload, t+churnPeriod/2)
+				feed(s, c.load)
+				if f := s.Kernel(addrs[i%pool], t+churnPeriod/4); f.Prog == nil || f.Prog.ID != 100000+uint32(i%pool) {
+					b.Fatalf("cycle %d: %+v", i, f)
+				}
+				feed(s, c.unload)
+				i++
+			}
+		})
+	}
+}
+
 // BenchmarkInsertMap maps 4096 mappings one MMAP2 at a time, as a process
 // loading many libraries (or a JIT mapping pages) does: each insert must
 // not copy and sort all the mappings before it.

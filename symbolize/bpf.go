@@ -281,58 +281,97 @@ type bpfRange struct {
 // bpfTable is an immutable snapshot of every JIT image seen, for readers
 // on any goroutine. Images of the same address range (a JIT slot reused by
 // the same program loaded again and again) form one group, searched by
-// time, so a lookup does not slow down with the number of reloads.
+// time, so a lookup does not slow down with the number of reloads. Groups
+// and the images of a group are persistent trees (ptree): a change to the
+// images makes the next snapshot in time logarithmic in the images held,
+// sharing the rest with the snapshots before it.
 type bpfTable struct {
-	groups []*bpfGroup // sorted by start, then end
-	// maxEnd[i] is the largest end among groups[:i+1]: the search walks
-	// back from the last start at or below an address while a group
-	// could still reach it.
-	maxEnd []uint64
+	// groups is by start, then end; a node's summary is the largest end
+	// in its subtree, so that the search for the groups holding an
+	// address skips the subtrees that end below it.
+	groups *pnode[*bpfGroup, uint64]
 }
 
 // bpfGroup is the images that held one address range, by time.
 type bpfGroup struct {
 	start, end uint64
-	ranges     []bpfRange // sorted by from
-	// lastUntil[i] indexes, among ranges[:i+1], the one that ended last
-	// (the later one on ties).
-	lastUntil []int32
+	// ranges is by from, then the order the images joined the group; a
+	// node's summary is the image of its subtree that ended last (the
+	// later one on ties).
+	ranges *pnode[bpfRange, lastEnded]
 }
 
-// newBPFTable sorts a copy of ranges into a snapshot.
+// lastEnded is an image of a group, with its key there.
+type lastEnded struct {
+	r   *bpfRange
+	key pkey
+}
+
+// later returns the one of a and b that ended last; on ties, the one
+// later in the group.
+func (a lastEnded) later(b lastEnded) lastEnded {
+	switch {
+	case a.r == nil:
+		return b
+	case b.r == nil:
+		return a
+	case a.r.until != b.r.until:
+		if a.r.until > b.r.until {
+			return a
+		}
+		return b
+	case a.key.cmp(b.key) > 0:
+		return a
+	}
+	return b
+}
+
+// groupsSum summarizes a subtree of groups by its largest end.
+func groupsSum(n *pnode[*bpfGroup, uint64]) uint64 {
+	m := n.val.end
+	if n.left != nil {
+		m = max(m, n.left.sum)
+	}
+	if n.right != nil {
+		m = max(m, n.right.sum)
+	}
+	return m
+}
+
+// rangesSum summarizes a subtree of a group by the image that ended last.
+func rangesSum(n *pnode[bpfRange, lastEnded]) lastEnded {
+	m := lastEnded{&n.val, n.key}
+	if n.left != nil {
+		m = m.later(n.left.sum)
+	}
+	if n.right != nil {
+		m = m.later(n.right.sum)
+	}
+	return m
+}
+
+func newGroupsTree() ptree[*bpfGroup, uint64]   { return ptree[*bpfGroup, uint64]{sum: groupsSum} }
+func newRangesTree() ptree[bpfRange, lastEnded] { return ptree[bpfRange, lastEnded]{sum: rangesSum} }
+
+// newBPFTable makes a snapshot of ranges; images of one group registered
+// at the same time keep their order in ranges.
 func newBPFTable(ranges []bpfRange) *bpfTable {
-	sorted := slices.Clone(ranges)
-	slices.SortStableFunc(sorted, func(a, b bpfRange) int {
-		return cmp.Or(cmp.Compare(a.start, b.start), cmp.Compare(a.end, b.end))
-	})
-	t := &bpfTable{}
-	var m uint64
-	for i := 0; i < len(sorted); {
-		j := i + 1
-		for j < len(sorted) && sorted[j].start == sorted[i].start && sorted[j].end == sorted[i].end {
-			j++
+	groups := map[groupKey]*ptree[bpfRange, lastEnded]{}
+	for i, r := range ranges {
+		k := groupKey{r.start, r.end}
+		g := groups[k]
+		if g == nil {
+			t := newRangesTree()
+			g = &t
+			groups[k] = g
 		}
-		t.groups = append(t.groups, newBPFGroup(sorted[i:j:j]))
-		m = max(m, sorted[i].end)
-		t.maxEnd = append(t.maxEnd, m)
-		i = j
+		g.set(pkey{r.from, uint64(i)}, r)
 	}
-	return t
-}
-
-// newBPFGroup makes the group of ranges, which share their addresses,
-// sorting them by time in place (ties keep their order).
-func newBPFGroup(ranges []bpfRange) *bpfGroup {
-	slices.SortStableFunc(ranges, func(a, b bpfRange) int { return cmp.Compare(a.from, b.from) })
-	g := &bpfGroup{start: ranges[0].start, end: ranges[0].end, ranges: ranges, lastUntil: make([]int32, len(ranges))}
-	last := 0
-	for k, r := range g.ranges {
-		if r.until >= g.ranges[last].until {
-			last = k
-		}
-		g.lastUntil[k] = int32(last)
+	top := newGroupsTree()
+	for k, g := range groups {
+		top.set(pkey{k.start, k.end}, &bpfGroup{start: k.start, end: k.end, ranges: g.root})
 	}
-	return g
+	return &bpfTable{groups: top.root}
 }
 
 // lookup finds the image holding addr at time: of the images that held
@@ -343,63 +382,107 @@ func (t *bpfTable) lookup(addr, time uint64) *bpfRange {
 	if t == nil {
 		return nil
 	}
-	lo := searchAfter(t.groups, addr, func(e **bpfGroup) uint64 { return (*e).start })
 	var best *bpfRange
 	var bestD uint64
-	for j := lo - 1; j >= 0 && t.maxEnd[j] > addr; j-- {
-		g := t.groups[j]
-		if addr >= g.end {
-			continue
-		}
-		r, d := g.at(time)
-		if best == nil || d < bestD || (d == bestD && r.from > best.from) {
-			best, bestD = r, d
-		}
-	}
+	stabGroups(t.groups, addr, time, &best, &bestD)
 	if bestD > timeSlack {
 		return nil
 	}
 	return best
 }
 
+// stabGroups considers the groups of n holding addr, from the last one by
+// start and end down, for lookup.
+func stabGroups(n *pnode[*bpfGroup, uint64], addr, time uint64, best **bpfRange, bestD *uint64) {
+	for n != nil && n.sum > addr {
+		g := n.val
+		if g.start <= addr {
+			stabGroups(n.right, addr, time, best, bestD)
+			if addr < g.end {
+				r, d := g.at(time)
+				if *best == nil || d < *bestD || (d == *bestD && r.from > (*best).from) {
+					*best, *bestD = r, d
+				}
+			}
+		}
+		n = n.left
+	}
+}
+
 // at picks the group's image for time, with its distance, by the rule of
 // lookup.
 func (g *bpfGroup) at(time uint64) (*bpfRange, uint64) {
-	n := len(g.ranges)
 	if time == 0 {
-		r := &g.ranges[g.lastUntil[n-1]]
+		r := g.ranges.sum.r
 		return r, r.distance(0)
 	}
-	// idx: the last image registered at or before time.
-	lo, hi := 0, n
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if g.ranges[m].from <= time {
-			lo = m + 1
-		} else {
-			hi = m
-		}
+	// The latest registered of those holding time, if any.
+	if r := holding(g.ranges, time); r != nil {
+		return r, 0
 	}
-	idx := lo - 1
+	// Else the one that ended last of those registered before time, or
+	// the first registered after it, whichever is nearer (the later one
+	// on ties).
 	var best *bpfRange
 	var bestD uint64
-	if idx >= 0 {
-		// The latest registered of those holding time, if any: the walk
-		// stops at once unless an older image outlived a newer one.
-		for j := idx; j >= 0 && g.ranges[g.lastUntil[j]].until > time; j-- {
-			if g.ranges[j].until > time {
-				return &g.ranges[j], 0
-			}
-		}
-		best = &g.ranges[g.lastUntil[idx]]
+	if best = endedLast(g.ranges, time); best != nil {
 		bestD = best.distance(time)
 	}
-	if idx+1 < n {
-		if r := &g.ranges[idx+1]; best == nil || r.distance(time) <= bestD {
-			best, bestD = r, r.distance(time)
-		}
+	if r := firstAfter(g.ranges, time); r != nil && (best == nil || r.distance(time) <= bestD) {
+		best, bestD = r, r.distance(time)
 	}
 	return best, bestD
+}
+
+// holding returns the last image of n registered at or before time that
+// had not ended by then.
+func holding(n *pnode[bpfRange, lastEnded], time uint64) *bpfRange {
+	for n != nil && n.sum.r.until > time {
+		if n.key.a > time {
+			n = n.left
+			continue
+		}
+		if r := holding(n.right, time); r != nil {
+			return r
+		}
+		if n.val.until > time {
+			return &n.val
+		}
+		n = n.left
+	}
+	return nil
+}
+
+// endedLast returns, of the images of n registered at or before time, the
+// one that ended last (the later one on ties).
+func endedLast(n *pnode[bpfRange, lastEnded], time uint64) *bpfRange {
+	var m lastEnded
+	for n != nil {
+		if n.key.a > time {
+			n = n.left
+			continue
+		}
+		m = m.later(lastEnded{&n.val, n.key})
+		if n.left != nil {
+			m = m.later(n.left.sum)
+		}
+		n = n.right
+	}
+	return m.r
+}
+
+// firstAfter returns the first image of n registered after time.
+func firstAfter(n *pnode[bpfRange, lastEnded], time uint64) *bpfRange {
+	var r *bpfRange
+	for n != nil {
+		if n.key.a > time {
+			r = &n.val
+			n = n.left
+		} else {
+			n = n.right
+		}
+	}
+	return r
 }
 
 // distance is how far time lies outside the range's interval. At time 0

@@ -1,9 +1,7 @@
 package symbolize
 
 import (
-	"cmp"
 	"slices"
-	"sort"
 	"sync/atomic"
 	"time"
 )
@@ -20,69 +18,80 @@ const bpfRetention = uint64(5 * time.Second)
 type bpfEntry struct {
 	bpfRange
 	removed bool
+	// id is unique among the entries of an index; seq orders the images
+	// of a group by when they joined it.
+	id, seq uint64
+	// queued says a change waits for the next publish; pub, that the
+	// entry is published in the group pubGroup under pubKey.
+	queued   bool
+	pub      bool
+	pubGroup groupKey
+	pubKey   pkey
 }
 
 // groupKey is the address range of a group of images.
 type groupKey struct{ start, end uint64 }
 
-func (k groupKey) cmp(o groupKey) int {
-	return cmp.Or(cmp.Compare(k.start, o.start), cmp.Compare(k.end, o.end))
-}
-
-// groupState is the images that held one address range, and the group
-// last published for it.
+// groupState is the images published for one address range.
 type groupState struct {
-	key     groupKey
-	entries []*bpfEntry // in the order added
-	pub     *bpfGroup
+	key    groupKey
+	ranges ptree[bpfRange, lastEnded]
+	queued bool
 }
 
 // bpfIndex holds every JIT image the Symbolizer keeps, indexed so that a
-// record costs time in the number of images live or sharing its start
-// address, and publishing a snapshot time in the number of address ranges
-// held, never in the number of images seen since the start.
+// record costs time in the number of images sharing its start address, and
+// publishing a snapshot time in the changes since the last one (logarithmic
+// in the images held), never in the number of programs loaded or seen.
 type bpfIndex struct {
 	byStart map[uint64][]*bpfEntry // in the order added
-	// open is the images still loaded, sorted by start; maxSize is the
+	// open is the images still loaded, by start and id; maxSize is the
 	// largest size of any image ever open, which bounds the search for
 	// the images overlapping a range.
-	open    []*bpfEntry
+	open    ptree[*bpfEntry, struct{}]
 	maxSize uint64
 	// symOnly is the images known by a bpf_prog_<tag> symbol only and
 	// given to no program yet, by tag.
 	symOnly map[[8]byte][]*bpfEntry
-	groups  map[groupKey]*groupState
-	sorted  []*groupState // by key
-	dirty   map[groupKey]bool
+	// groups is the published groups, by address range, and top the tree
+	// of them that snapshots share.
+	groups map[groupKey]*groupState
+	top    ptree[*bpfGroup, uint64]
+	// queue is the entries changed since the last publish.
+	queue []*bpfEntry
 	// closed is the images that ended, in the order they ended: the
 	// candidates for dropping.
 	closed []*bpfEntry
 	n      int
+	nextID uint64
 }
 
 func newBPFIndex() *bpfIndex {
 	return &bpfIndex{
 		byStart: map[uint64][]*bpfEntry{},
+		open:    ptree[*bpfEntry, struct{}]{sum: noSum[*bpfEntry]},
 		symOnly: map[[8]byte][]*bpfEntry{},
 		groups:  map[groupKey]*groupState{},
-		dirty:   map[groupKey]bool{},
+		top:     newGroupsTree(),
 	}
 }
 
 // add indexes a new image.
 func (x *bpfIndex) add(r bpfRange) *bpfEntry {
-	e := &bpfEntry{bpfRange: r}
+	x.nextID++
+	e := &bpfEntry{bpfRange: r, id: x.nextID, seq: x.nextID}
 	if e.hit == nil {
 		e.hit = new(atomic.Bool)
 	}
 	x.byStart[e.start] = append(x.byStart[e.start], e)
-	x.addGroup(e)
 	if e.until == openEnd {
-		x.insertOpen(e)
+		x.open.set(pkey{e.start, e.id}, e)
+		x.maxSize = max(x.maxSize, e.end-e.start)
 	} else {
 		x.closed = append(x.closed, e)
 	}
 	x.indexSym(e)
+	x.touch(e)
 	x.n++
 	return e
 }
@@ -94,17 +103,22 @@ func (x *bpfIndex) remove(e *bpfEntry) {
 	} else {
 		delete(x.byStart, e.start)
 	}
-	x.removeGroup(e)
 	if e.until == openEnd {
-		x.removeOpen(e)
+		x.open.delete(pkey{e.start, e.id})
 	}
 	x.unindexSym(e)
 	e.removed = true
+	x.touch(e)
 	x.n--
 }
 
-// touch marks e's group for publishing after a change to e.
-func (x *bpfIndex) touch(e *bpfEntry) { x.dirty[groupKey{e.start, e.end}] = true }
+// touch queues e for the next publish after a change to it.
+func (x *bpfIndex) touch(e *bpfEntry) {
+	if !e.queued {
+		e.queued = true
+		x.queue = append(x.queue, e)
+	}
+}
 
 // setUntil ends e at t.
 func (x *bpfIndex) setUntil(e *bpfEntry, t uint64) {
@@ -112,7 +126,7 @@ func (x *bpfIndex) setUntil(e *bpfEntry, t uint64) {
 		return
 	}
 	if e.until == openEnd {
-		x.removeOpen(e)
+		x.open.delete(pkey{e.start, e.id})
 		x.closed = append(x.closed, e)
 	}
 	e.until = t
@@ -135,72 +149,33 @@ func (x *bpfIndex) setFn(e *bpfEntry, fn *bpfFunc) {
 	x.touch(e)
 }
 
-// setEnd moves e's end, and so e to another group.
+// setEnd moves e's end, and so e to another group, where it joins last.
 func (x *bpfIndex) setEnd(e *bpfEntry, end uint64) {
 	if e.end == end {
 		return
 	}
-	x.removeGroup(e)
 	e.end = end
-	x.addGroup(e)
+	x.nextID++
+	e.seq = x.nextID
 	if e.until == openEnd {
 		x.maxSize = max(x.maxSize, e.end-e.start)
 	}
+	x.touch(e)
 }
 
 // overlappingOpen returns the open images overlapping [start, end).
 func (x *bpfIndex) overlappingOpen(start, end uint64) []*bpfEntry {
-	hi, _ := slices.BinarySearchFunc(x.open, end, func(e *bpfEntry, a uint64) int { return cmp.Compare(e.start, a) })
 	var out []*bpfEntry
-	for j := hi - 1; j >= 0; j-- {
-		e := x.open[j]
+	descend(x.open.root, pkey{end, 0}, func(e *bpfEntry) bool {
 		if e.start < start && start-e.start >= x.maxSize {
-			break
+			return false
 		}
 		if e.end > start {
 			out = append(out, e)
 		}
-	}
+		return true
+	})
 	return out
-}
-
-func (x *bpfIndex) insertOpen(e *bpfEntry) {
-	i := sort.Search(len(x.open), func(i int) bool { return x.open[i].start > e.start })
-	x.open = slices.Insert(x.open, i, e)
-	x.maxSize = max(x.maxSize, e.end-e.start)
-}
-
-func (x *bpfIndex) removeOpen(e *bpfEntry) {
-	i, _ := slices.BinarySearchFunc(x.open, e.start, func(o *bpfEntry, a uint64) int { return cmp.Compare(o.start, a) })
-	for ; i < len(x.open) && x.open[i].start == e.start; i++ {
-		if x.open[i] == e {
-			x.open = slices.Delete(x.open, i, i+1)
-			return
-		}
-	}
-}
-
-func (x *bpfIndex) addGroup(e *bpfEntry) {
-	k := groupKey{e.start, e.end}
-	g := x.groups[k]
-	if g == nil {
-		g = &groupState{key: k}
-		x.groups[k] = g
-		i, _ := slices.BinarySearchFunc(x.sorted, k, func(g *groupState, k groupKey) int { return g.key.cmp(k) })
-		x.sorted = slices.Insert(x.sorted, i, g)
-	}
-	g.entries = append(g.entries, e)
-	x.dirty[k] = true
-}
-
-// removeGroup takes e out of its group; an empty group goes at the next
-// publish.
-func (x *bpfIndex) removeGroup(e *bpfEntry) {
-	k := groupKey{e.start, e.end}
-	if g := x.groups[k]; g != nil {
-		g.entries = deleteEntry(g.entries, e)
-	}
-	x.dirty[k] = true
 }
 
 // symOnlyTag returns the tag under which e belongs in symOnly.
@@ -249,36 +224,54 @@ func (x *bpfIndex) prune(t uint64, keep, dropped func(*bpfEntry) bool) {
 }
 
 // publish returns a snapshot of the images held: prev if nothing changed.
+// Each image changed since the last publish moves in its group's tree, and
+// each group changed in the tree of groups, in time logarithmic in the
+// images held; the rest is shared with prev.
 func (x *bpfIndex) publish(prev *bpfTable) *bpfTable {
-	if len(x.dirty) == 0 && prev != nil {
+	if len(x.queue) == 0 && prev != nil {
 		return prev
 	}
-	for k := range x.dirty {
+	var changed []*groupState
+	note := func(g *groupState) {
+		if !g.queued {
+			g.queued = true
+			changed = append(changed, g)
+		}
+	}
+	for _, e := range x.queue {
+		e.queued = false
+		if e.pub {
+			g := x.groups[e.pubGroup]
+			g.ranges.delete(e.pubKey)
+			e.pub = false
+			note(g)
+		}
+		if e.removed {
+			continue
+		}
+		k := groupKey{e.start, e.end}
 		g := x.groups[k]
 		if g == nil {
+			g = &groupState{key: k, ranges: newRangesTree()}
+			x.groups[k] = g
+		}
+		e.pub, e.pubGroup, e.pubKey = true, k, pkey{e.from, e.seq}
+		g.ranges.set(e.pubKey, e.bpfRange)
+		note(g)
+	}
+	clear(x.queue)
+	x.queue = x.queue[:0]
+	for _, g := range changed {
+		g.queued = false
+		k := pkey{g.key.start, g.key.end}
+		if g.ranges.root == nil {
+			delete(x.groups, g.key)
+			x.top.delete(k)
 			continue
 		}
-		if len(g.entries) == 0 {
-			delete(x.groups, k)
-			i, _ := slices.BinarySearchFunc(x.sorted, k, func(g *groupState, k groupKey) int { return g.key.cmp(k) })
-			x.sorted = slices.Delete(x.sorted, i, i+1)
-			continue
-		}
-		ranges := make([]bpfRange, len(g.entries))
-		for i, e := range g.entries {
-			ranges[i] = e.bpfRange
-		}
-		g.pub = newBPFGroup(ranges)
+		x.top.set(k, &bpfGroup{start: g.key.start, end: g.key.end, ranges: g.ranges.root})
 	}
-	clear(x.dirty)
-	t := &bpfTable{groups: make([]*bpfGroup, len(x.sorted)), maxEnd: make([]uint64, len(x.sorted))}
-	var m uint64
-	for i, g := range x.sorted {
-		t.groups[i] = g.pub
-		m = max(m, g.key.end)
-		t.maxEnd[i] = m
-	}
-	return t
+	return &bpfTable{groups: x.top.root}
 }
 
 // deleteEntry removes e from l, keeping the order.

@@ -74,12 +74,13 @@ type Symbolizer struct {
 	procDir string
 	src     progSource
 
-	kern     atomic.Pointer[kernelTable]
-	bpf      atomic.Pointer[bpfTable]
-	bpfDirty atomic.Bool
+	kern atomic.Pointer[kernelTable]
+	// bpf is the snapshot of bpfIdx, published by each change to it
+	// before s.mu is released, so that BPF lookups take no lock.
+	bpf atomic.Pointer[bpfTable]
 
 	mu sync.Mutex
-	// BPF state, published to bpf when dirty.
+	// BPF state, published to bpf.
 	bpfIdx *bpfIndex
 	progs  map[uint32]*progEntry
 	// recTime is the latest time of a BPF or process record;
@@ -323,7 +324,6 @@ func (s *Symbolizer) Close() error {
 	s.bpfIdx = newBPFIndex()
 	s.progs = map[uint32]*progEntry{}
 	s.bpf.Store(nil)
-	s.bpfDirty.Store(false)
 	s.procs = map[uint32]*process{}
 	s.exitQ, s.dropped = nil, 0
 	s.objs = map[objKey]*object{}
@@ -440,22 +440,18 @@ func (s *Symbolizer) SampleTime(t uint64) {
 	}
 }
 
-// bpfTable returns the current BPF snapshot, publishing pending changes.
-func (s *Symbolizer) bpfTable() *bpfTable {
-	if s.bpfDirty.Load() {
-		s.mu.Lock()
-		s.publishBPFLocked()
-		s.mu.Unlock()
-	}
-	return s.bpf.Load()
-}
+// bpfTable returns the current BPF snapshot.
+func (s *Symbolizer) bpfTable() *bpfTable { return s.bpf.Load() }
 
-// publishBPFLocked swaps in a new snapshot if the BPF state changed.
+// publishBPFLocked swaps in a new snapshot if the BPF state changed: in
+// time logarithmic in the images held for each image changed (see
+// bpfIndex.publish). Every change to the BPF state is published before
+// s.mu is released.
 func (s *Symbolizer) publishBPFLocked() {
-	if s.bpfDirty.Load() || s.bpf.Load() == nil {
-		s.bpf.Store(s.bpfIdx.publish(s.bpf.Load()))
-		s.bpfDirty.Store(false)
+	if s.closed {
+		return
 	}
+	s.bpf.Store(s.bpfIdx.publish(s.bpf.Load()))
 }
 
 // refreshBPF lists the loaded programs again for an unknown kernel-half
@@ -567,6 +563,7 @@ func (s *Symbolizer) handleKSymbol(r *sampler.KSymbol) {
 	} else {
 		s.registerSymLocked(r.Addr, uint64(r.Len), strings.Clone(r.Name), t)
 	}
+	s.publishBPFLocked()
 }
 
 // registerSymLocked registers the JIT image of a kernel symbol at time t.
@@ -596,7 +593,6 @@ func (s *Symbolizer) registerSymLocked(addr, size uint64, name string, t uint64)
 	if !found {
 		x.add(bpfRange{start: addr, end: end, from: t, until: openEnd, fn: newSymFunc(addr, size, name, nil)})
 	}
-	s.bpfDirty.Store(true)
 }
 
 // unregisterSymLocked ends the JIT image of a kernel symbol at time t: of
@@ -624,7 +620,6 @@ func (s *Symbolizer) unregisterSymLocked(addr, size uint64, name string, t uint6
 	} else {
 		s.bpfIdx.setUntil(best, min(best.until, t))
 	}
-	s.bpfDirty.Store(true)
 }
 
 // pruneBPFLocked drops the images of unloaded programs that ended more
@@ -644,7 +639,6 @@ func (s *Symbolizer) pruneBPFLocked() {
 	cut := now - retention
 	defer s.dropUnloadedLocked(cut)
 	s.bpfIdx.prune(cut, keep, func(e *bpfEntry) bool {
-		s.bpfDirty.Store(true)
 		img := e.img
 		if img == nil {
 			return true
@@ -722,6 +716,7 @@ func (s *Symbolizer) handleBPFEvent(r *sampler.BPFEvent) {
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		defer s.publishBPFLocked()
 		if s.closed || s.progs[r.ProgID] != nil {
 			return
 		}
@@ -741,6 +736,7 @@ func (s *Symbolizer) handleBPFEvent(r *sampler.BPFEvent) {
 	case sampler.BPFEventProgUnload:
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		defer s.publishBPFLocked()
 		e := s.progs[r.ProgID]
 		if e == nil || e.unloaded {
 			return
@@ -758,7 +754,6 @@ func (s *Symbolizer) handleBPFEvent(r *sampler.BPFEvent) {
 			}
 		}
 		e.entries = nil
-		s.bpfDirty.Store(true)
 		s.pruneBPFLocked()
 	}
 }
@@ -790,7 +785,6 @@ func (s *Symbolizer) addImageLocked(info *progInfo, from uint64) {
 		}
 	}
 	pe.entries = slices.Clone(img.entries)
-	s.bpfDirty.Store(true)
 }
 
 // openSymName returns the kernel symbol name of the live image at addr.
@@ -825,7 +819,6 @@ func (s *Symbolizer) addSymProgLocked(id uint32, tag [8]byte, t uint64) {
 	for _, e := range pe.entries {
 		s.bpfIdx.setFn(e, newSymFunc(e.start, e.end-e.start, e.fn.sysName, prog))
 	}
-	s.bpfDirty.Store(true)
 }
 
 // Programs returns every BPF program seen, loaded at the start or while
