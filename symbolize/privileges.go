@@ -31,19 +31,29 @@ func KernelAddressesVisible(f privilege.Facts) bool {
 // from a process with f and how to show them; "" when
 // KernelAddressesVisible.
 func KernelAddressProblem(f privilege.Facts) string {
-	if KernelAddressesVisible(f) {
+	why, fix := KernelAddressesHidden(f)
+	if why == "" {
 		return ""
 	}
-	const lost = "/proc/kallsyms and BPF program info hide kernel addresses, so kernel and BPF frames can't be named"
+	return why + ": /proc/kallsyms and BPF program info hide kernel addresses, so kernel and BPF frames can't be named; " + fix
+}
+
+// KernelAddressesHidden gives the two halves of KernelAddressProblem for a
+// command that words the consequence itself: which setting hides kernel
+// addresses from a process with f, and what would show them. Both "" when
+// KernelAddressesVisible.
+func KernelAddressesHidden(f privilege.Facts) (why, fix string) {
 	switch {
+	case KernelAddressesVisible(f):
+		return "", ""
 	case f.KptrRestrict >= 2:
-		return fmt.Sprintf("kernel.kptr_restrict is %d: %s, even for root; `sysctl kernel.kptr_restrict=1` "+
-			"(then run as root or with CAP_SYSLOG)", f.KptrRestrict, lost)
+		return fmt.Sprintf("kernel.kptr_restrict is %d, which hides kernel addresses even from root", f.KptrRestrict),
+			"`sysctl kernel.kptr_restrict=1`, then run as root or with CAP_SYSLOG"
 	case f.KptrRestrict == 1:
-		return fmt.Sprintf("kernel.kptr_restrict is 1 and CAP_SYSLOG is missing: %s; run as root, grant CAP_SYSLOG, "+
-			"or `sysctl kernel.kptr_restrict=0` with kernel.perf_event_paranoid <= 1", lost)
+		return "kernel.kptr_restrict is 1 and CAP_SYSLOG is missing",
+			"run as root, grant CAP_SYSLOG, or `sysctl kernel.kptr_restrict=0` with kernel.perf_event_paranoid <= 1"
 	}
-	return fmt.Sprintf("kernel.perf_event_paranoid is %d and CAP_SYSLOG is missing: %s (kptr_restrict 0 shows them "+
-		"only at perf_event_paranoid <= 1); run as root, grant CAP_SYSLOG, or `sysctl kernel.perf_event_paranoid=1`",
-		f.PerfEventParanoid, lost)
+	return fmt.Sprintf("kernel.perf_event_paranoid is %d (kptr_restrict 0 shows addresses only at <= 1) "+
+			"and CAP_SYSLOG is missing", f.PerfEventParanoid),
+		"run as root, grant CAP_SYSLOG, or `sysctl kernel.perf_event_paranoid=1`"
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/bpfprof/bpfprof/internal/aggregate"
 	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/internal/outfile"
+	"github.com/bpfprof/bpfprof/internal/privilege"
 	"github.com/bpfprof/bpfprof/pprof"
 	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/sampler/perfdata"
@@ -202,7 +203,7 @@ func convert(cfg *convertConfig, stdin io.Reader, stdout, stderr io.Writer) erro
 	}
 	res.infoErrs = pl.progs.errs
 	if pl.kernel.use && pl.sym.KptrRestricted() {
-		res.kernel = kernelMatch{why: "/proc/kallsyms hides the kernel's addresses from this user (kernel.kptr_restrict); run as root"}
+		res.kernel = hiddenKallsyms()
 	}
 	pl.sym.Close()
 
@@ -275,7 +276,8 @@ func chooseEvent(hdr *perfdata.Header, name string) (int, error) {
 // recording's kernel frames, and why not.
 type kernelMatch struct {
 	use bool
-	why string
+	// why says why kernel frames are unnamed, fix what would name them.
+	why, fix string
 	// kallsyms is the recording kernel's kallsyms in perf's build-ID
 	// cache, when the running kernel is another.
 	kallsyms string
@@ -409,7 +411,11 @@ func summarizeConversion(w io.Writer, r *conversion, written string, size int64)
 		fmt.Fprintf(w, "kernel frames named from the recording kernel's symbols in perf's build-ID cache (%s)\n", r.kernel.kallsyms)
 	}
 	if !r.kernel.use {
-		fmt.Fprintf(w, "warning: kernel frames are unnamed (%s); convert on the recording machine to name them\n", r.kernel.why)
+		fix := r.kernel.fix
+		if fix == "" {
+			fix = "convert on the recording machine to name them"
+		}
+		fmt.Fprintf(w, "warning: kernel frames are unnamed: %s; %s\n", r.kernel.why, fix)
 	}
 	if lost := c.Lost + c.LostSamples; lost > 0 {
 		fmt.Fprintf(w, "warning: the recording lost %s\n", plural(lost, "record"))
@@ -419,4 +425,17 @@ func summarizeConversion(w io.Writer, r *conversion, written string, size int64)
 		return
 	}
 	fmt.Fprintf(w, "wrote %s (%s); view it with: go tool pprof -http=: %s\n", written, byteSize(size), written)
+}
+
+// hiddenKallsyms is the kernel match of a conversion on the recording
+// kernel whose /proc/kallsyms shows this process only zero addresses.
+func hiddenKallsyms() kernelMatch {
+	m := kernelMatch{why: "/proc/kallsyms hides the kernel's addresses from this user",
+		fix: "run as root or with CAP_SYSLOG to name them"}
+	if f, err := privilege.Read(); err == nil {
+		if why, fix := symbolize.KernelAddressesHidden(f); why != "" {
+			m.why, m.fix = why, fix
+		}
+	}
+	return m
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/pprof/profile"
 
+	"github.com/bpfprof/bpfprof/internal/aggregate"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
 	"github.com/bpfprof/bpfprof/sampler/perfdata"
 )
@@ -193,5 +194,39 @@ func TestMatchKernel(t *testing.T) {
 	}
 	if m := matchKernel(&perfdata.Header{OSRelease: kernelRelease()}, ""); !m.use {
 		t.Errorf("the running kernel's release: %+v", m)
+	}
+}
+
+// TestConvertKernelWarning: the warning about unnamed kernel frames gives
+// the remedy that fits its cause: another machine's recording, or
+// kallsyms hidden on this one.
+func TestConvertKernelWarning(t *testing.T) {
+	ev := &perfdata.Event{Name: "cpu-clock"}
+	for _, c := range []struct {
+		kernel kernelMatch
+		want   string
+	}{
+		{kernelMatch{why: "recorded on kernel 6.1.0, this is 6.18.0"},
+			"warning: kernel frames are unnamed: recorded on kernel 6.1.0, this is 6.18.0; convert on the recording machine to name them\n"},
+		{kernelMatch{why: "kernel.kptr_restrict is 2, which hides kernel addresses even from root", fix: "`sysctl kernel.kptr_restrict=1`"},
+			"warning: kernel frames are unnamed: kernel.kptr_restrict is 2, which hides kernel addresses even from root; `sysctl kernel.kptr_restrict=1`\n"},
+		{kernelMatch{use: true}, ""},
+	} {
+		var w strings.Builder
+		summarizeConversion(&w, &conversion{event: ev, snap: &aggregate.Snapshot{}, kernel: c.kernel}, "-", 0)
+		var got string
+		for _, l := range strings.SplitAfter(w.String(), "\n") {
+			if strings.Contains(l, "kernel frames") {
+				got += l
+			}
+		}
+		if got != c.want {
+			t.Errorf("%+v:\n got %q\nwant %q", c.kernel, got, c.want)
+		}
+	}
+	// On this machine, as this user: the remedy named is the one for the
+	// setting that hides the addresses, never advice to move machines.
+	if m := hiddenKallsyms(); m.why == "" || m.fix == "" || strings.Contains(m.fix, "recording machine") {
+		t.Errorf("hidden kallsyms: %+v", m)
 	}
 }
