@@ -150,6 +150,17 @@ func NextID(id ID) (ID, bool, error) {
 	return ID(next), ok, nil
 }
 
+// IDFromFD returns the ID of the program fd refers to, as a loader that
+// holds the fd (cilium/ebpf's Program.FD) needs it to tell its own
+// programs. One BPF_OBJ_GET_INFO_BY_FD call.
+func IDFromFD(fd int) (ID, error) {
+	var in bpfabi.ProgInfo
+	if err := bpfabi.ObjInfo(fd, unsafe.Pointer(&in), unsafe.Sizeof(in)); err != nil {
+		return 0, kernelError("reading BPF program info", err)
+	}
+	return ID(in.ID), nil
+}
+
 // readDetail reads the parts of program fd; errors are the kernel's.
 func readDetail(fd int, parts DetailParts) (*Detail, error) {
 	// The first call, with no arrays, gives the counts.

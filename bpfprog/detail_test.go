@@ -163,7 +163,11 @@ func TestReadDetailNoBTF(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	d, err := ReadDetail(progID(t, prog), DetailAll)
+	id, err := IDFromFD(prog.FD())
+	if err != nil || id != progID(t, prog) {
+		t.Fatalf("IDFromFD = %d, %v; want %d", id, err, progID(t, prog))
+	}
+	d, err := ReadDetail(id, DetailAll)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 // programs whose info (and so source lines) the session read, as kept%.
 // Needs root; run with -benchtime=1x.
 func BenchmarkProgramChurn(b *testing.B) {
-	for _, life := range []time.Duration{5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond} {
+	for _, life := range []time.Duration{time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond} {
 		b.Run(life.String(), func(b *testing.B) {
 			for b.Loop() {
 				b.ReportMetric(churnOnce(b, life, 40), "kept%")

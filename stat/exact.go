@@ -172,10 +172,8 @@ func (e *Fentry) Attach(p *bpfprog.Program) (err error) {
 			return fmt.Errorf("attach %s to program %d: %w", name, p.ID, classify(err))
 		}
 		t.links = append(t.links, l)
-		if info, err := coll.Programs[name].Info(); err == nil {
-			if id, ok := info.ID(); ok {
-				t.ids = append(t.ids, bpfprog.ID(id))
-			}
+		if id, err := bpfprog.IDFromFD(coll.Programs[name].FD()); err == nil {
+			t.ids = append(t.ids, id)
 		}
 	}
 	e.targets[p.ID] = t
