@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/cilium/ebpf/btf"
@@ -161,14 +162,30 @@ func IDFromFD(fd int) (ID, error) {
 	return ID(in.ID), nil
 }
 
+// jitSymbols returns the JIT symbols and function lengths the kernel
+// gave, given false if it cleared the pointer to them; none, and hidden,
+// where it hid the addresses: a cleared pointer, or a zero address.
+func jitSymbols(ksyms []uint64, lens []uint32, given bool) (_ []uint64, _ []uint32, hidden bool) {
+	if !given || len(ksyms) == 0 || slices.Contains(ksyms, 0) {
+		return nil, nil, true
+	}
+	return ksyms, lens, false
+}
+
 // readDetail reads the parts of program fd; errors are the kernel's.
-func readDetail(fd int, parts DetailParts) (*Detail, error) {
+func readDetail(fd int, parts DetailParts) (d *Detail, err error) {
+	defer func() {
+		// Part of the JIT facts without the rest places nothing.
+		if d != nil && d.jitHidden {
+			d.JitedKsyms, d.JitedFuncLens, d.JitedLines, d.JITImage = nil, nil, nil, nil
+		}
+	}()
 	// The first call, with no arrays, gives the counts.
 	var in bpfabi.ProgInfo
 	if err := bpfabi.ObjInfo(fd, unsafe.Pointer(&in), unsafe.Sizeof(in)); err != nil {
 		return nil, err
 	}
-	d := &Detail{
+	d = &Detail{
 		ID:   ID(in.ID),
 		Type: Type(in.Type),
 		Name: unix.ByteSliceToString(in.Name[:]),
@@ -240,14 +257,15 @@ func readDetail(fd int, parts DetailParts) (*Detail, error) {
 	// (kptr_restrict). Counts are rechecked: a program's maps may grow
 	// (BPF_PROG_BIND_MAP), and the kernel copies only what fits.
 	if ksyms != nil {
-		if a.JitedKsyms != nil {
-			d.JitedKsyms = ksyms[:min(a.NrJitedKsyms, uint32(len(ksyms)))]
+		ksyms = ksyms[:min(a.NrJitedKsyms, uint32(len(ksyms)))]
+		if a.JitedFuncLens != nil {
+			funcLens = funcLens[:min(a.NrJitedFuncLens, uint32(len(funcLens)))]
 		} else {
-			d.jitHidden = true
+			funcLens = nil
 		}
-	}
-	if funcLens != nil && a.JitedFuncLens != nil && d.JitedKsyms != nil {
-		d.JitedFuncLens = funcLens[:min(a.NrJitedFuncLens, uint32(len(funcLens)))]
+		var hidden bool
+		d.JitedKsyms, d.JitedFuncLens, hidden = jitSymbols(ksyms, funcLens, a.JitedKsyms != nil)
+		d.jitHidden = d.jitHidden || hidden
 	}
 	if image != nil && a.JitedProgInsns != nil {
 		d.JITImage = image[:min(a.JitedProgLen, uint32(len(image)))]

@@ -209,6 +209,27 @@ func TestReadDetailNotFound(t *testing.T) {
 	}
 }
 
+// TestJITSymbolsHidden checks that addresses the kernel hid give no JIT
+// symbols: a cleared pointer (kptr_restrict) or zero addresses.
+func TestJITSymbolsHidden(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		ksyms  []uint64
+		given  bool
+		hidden bool
+	}{
+		{"shown", []uint64{0xffffffffc0001000, 0xffffffffc0002000}, true, false},
+		{"pointer cleared", []uint64{0, 0}, false, true},
+		{"zero addresses", []uint64{0, 0}, true, true},
+		{"one zero", []uint64{0xffffffffc0001000, 0}, true, true},
+	} {
+		k, l, hidden := jitSymbols(tc.ksyms, []uint32{16, 32}, tc.given)
+		if hidden != tc.hidden || (hidden && (k != nil || l != nil)) || (!hidden && (len(k) != 2 || len(l) != 2)) {
+			t.Errorf("%s: %#x %v hidden %v", tc.name, k, l, hidden)
+		}
+	}
+}
+
 // TestKernelErrorPermission checks the one-line error of a refused read.
 func TestKernelErrorPermission(t *testing.T) {
 	for _, errno := range []error{unix.EPERM, unix.EACCES} {
