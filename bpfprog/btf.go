@@ -9,9 +9,11 @@ import (
 )
 
 // A minimal reader of raw BTF (as BPF_OBJ_GET_INFO_BY_FD returns it): just
-// enough to name a type by ID. list needs the names of main functions whose
-// kernel name is truncated; parsing the whole BTF with cilium/ebpf/btf would
-// cost more than the rest of the listing.
+// enough to name a type by ID and look up a string. list needs the names of
+// main functions whose kernel name is truncated, and ReadDetail the names of
+// functions and the text of source lines, the moment a program loads;
+// parsing the whole BTF with cilium/ebpf/btf would cost more than the rest
+// of either. Func types (for signatures) are cilium's.
 
 const (
 	btfMagic      = 0xeb9f

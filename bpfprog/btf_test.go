@@ -87,6 +87,27 @@ func TestParseBTFNamesVmlinux(t *testing.T) {
 	}
 }
 
+// The strings line info points to: every name is one, and offsets past
+// the section are none.
+func TestBTFStrings(t *testing.T) {
+	b, err := parseBTFNames(objectBTF(t, "hot"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, ok := b.str(0); !ok || s != "" {
+		t.Errorf("string 0 = %q, %v; want the empty string", s, ok)
+	}
+	if s, ok := b.str(uint32(len(b.strs))); ok {
+		t.Errorf("string past the section = %q", s)
+	}
+	for id, off := range b.nameOff {
+		s, ok := b.str(off)
+		if n, _ := b.name(uint32(id + 1)); !ok || s != n {
+			t.Errorf("string at name offset %d of type %d = %q, %v; want %q", off, id+1, s, ok, n)
+		}
+	}
+}
+
 func TestParseBTFNamesBad(t *testing.T) {
 	good := objectBTF(t, "hot")
 	for name, raw := range map[string][]byte{
@@ -114,6 +135,9 @@ func FuzzParseBTFNames(f *testing.F) {
 		}
 		for id := uint32(0); id <= uint32(len(b.nameOff))+1; id++ {
 			b.name(id)
+		}
+		for _, off := range []uint32{0, uint32(len(b.strs)) - 1, uint32(len(b.strs)), ^uint32(0)} {
+			b.str(off)
 		}
 	})
 }
