@@ -36,15 +36,7 @@ func loadObject(tb testing.TB, name string) *testprogs.Object {
 // progID returns the kernel ID of a loaded program.
 func progID(tb testing.TB, p *ebpf.Program) ID {
 	tb.Helper()
-	info, err := p.Info()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	id, ok := info.ID()
-	if !ok {
-		tb.Fatal("program has no ID")
-	}
-	return ID(id)
+	return ID(progtest.ID(tb, p))
 }
 
 func findID(progs []Program, id ID) *Program {

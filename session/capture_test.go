@@ -9,6 +9,7 @@ import (
 	"github.com/bpfprof/bpfprof/annotate"
 	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/symbolize"
@@ -28,15 +29,7 @@ func TestCapture(t *testing.T) {
 		funcs int
 		maps  []string
 	}{{testprogs.Subprog, 2, nil}, {testprogs.Maps, 1, []string{testprogs.MapsHash, testprogs.MapsArray}}} {
-		obj, err := testprogs.Load(tc.name)
-		testutil.SkipIfNoPermission(t, err)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := obj.Program().Info()
-		if err != nil {
-			t.Fatal(err)
-		}
+		obj, info := progtest.LoadInfo(t, tc.name)
 		id, _ := info.ID()
 		p, err := Capture(uint32(id), sym)
 		obj.Close()

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 	"github.com/bpfprof/bpfprof/sampler"
 	"github.com/bpfprof/bpfprof/symbolize"
@@ -41,16 +42,8 @@ func churnOnce(b *testing.B, life time.Duration, n int) float64 {
 	sess.Start(context.Background())
 	ids := map[uint32]bool{}
 	for range n {
-		obj, err := testprogs.Load(testprogs.Hot)
-		if err != nil {
-			b.Fatal(err)
-		}
-		info, err := obj.Program().Info()
-		if err != nil {
-			b.Fatal(err)
-		}
-		id, _ := info.ID()
-		ids[uint32(id)] = true
+		obj, id := progtest.Load(b, testprogs.Hot)
+		ids[id] = true
 		time.Sleep(life)
 		obj.Close()
 	}

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,45 +34,9 @@ type drivenProgram struct {
 // ends.
 func driveSubprog(t *testing.T) *drivenProgram {
 	t.Helper()
-	stats, err := ebpf.EnableStats(unix.BPF_STATS_RUN_TIME)
-	if err != nil {
-		t.Fatalf("enable BPF run-time statistics: %v", err)
-	}
-	t.Cleanup(func() { stats.Close() })
-	obj, err := testprogs.Load(testprogs.Subprog)
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := obj.Program().Info()
-	if err != nil {
-		obj.Close()
-		t.Fatal(err)
-	}
-	id, _ := info.ID()
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var driveErr error
-	wg.Go(func() { _, driveErr = testprogs.Drive(ctx, obj.Program(), 0) })
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		obj.Close()
-		if driveErr != nil {
-			t.Errorf("drive: %v", driveErr)
-		}
-	})
-	return &drivenProgram{obj: obj, id: uint32(id)}
-}
-
-// runTime is the CPU time the kernel counted in the program so far.
-func (d *drivenProgram) runTime(t *testing.T) time.Duration {
-	t.Helper()
-	st, err := d.obj.Program().Stats()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Runtime
+	progtest.EnableStats(t)
+	id, obj, _ := progtest.DriveObject(t, testprogs.Subprog)
+	return &drivenProgram{obj: obj, id: id}
 }
 
 // whileSampling runs cmd (which samples until its context ends) and ends
@@ -90,16 +53,8 @@ func (d *drivenProgram) whileSampling(t *testing.T, want time.Duration, cmd func
 		err = cmd(ctx)
 	}()
 	waitSampling(t, os.Getpid(), done)
-	start := d.runTime(t)
-	deadline := time.After(2 * time.Minute) // a hang, not a measurement
-	for d.runTime(t)-start < want {
-		select {
-		case <-done:
-			t.Fatalf("ended before the program ran %v: %v", want, err)
-		case <-deadline:
-			t.Fatalf("the program ran less than %v in 2 minutes", want)
-		case <-time.After(20 * time.Millisecond):
-		}
+	if !progtest.WaitRan(t, d.obj.Program(), want, done) {
+		t.Fatalf("ended before the program ran %v: %v", want, err)
 	}
 	cancel()
 	<-done
@@ -280,9 +235,7 @@ func TestAnnotateStatic(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer prog.Close()
-	info, _ := prog.Info()
-	pid, _ := info.ID()
-	l, err := annotateJSON(context.Background(), "--no-samples", strconv.Itoa(int(pid)))
+	l, err := annotateJSON(context.Background(), "--no-samples", strconv.Itoa(int(progtest.ID(t, prog))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,17 +300,7 @@ func TestAnnotateBadInput(t *testing.T) {
 				testutil.RequireRoot(t, "reading BPF programs")
 			}
 			if len(tc.args) > 0 && tc.args[len(tc.args)-1] == "HOT" {
-				obj, err := testprogs.Load(testprogs.Hot)
-				testutil.SkipIfNoPermission(t, err)
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer obj.Close()
-				info, err := obj.Program().Info()
-				if err != nil {
-					t.Fatal(err)
-				}
-				id, _ := info.ID()
+				_, id := progtest.Load(t, testprogs.Hot)
 				// By id: other tests may load the same program.
 				tc.args[len(tc.args)-1] = strconv.Itoa(int(id))
 			}

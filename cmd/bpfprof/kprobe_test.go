@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
 
@@ -24,15 +25,7 @@ import (
 func loadKprobe(t *testing.T) *testprogs.Object {
 	t.Helper()
 	testutil.RequireKprobes(t)
-	obj, err := testprogs.Load(testprogs.Kprobe)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := obj.Close(); err != nil {
-			t.Error(err)
-		}
-	})
+	obj, _ := progtest.Load(t, testprogs.Kprobe)
 	if err := obj.Attach(); err != nil {
 		t.Fatal(err)
 	}

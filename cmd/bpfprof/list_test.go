@@ -21,6 +21,7 @@ import (
 
 	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
 
@@ -172,17 +173,7 @@ func listLoadAll(t *testing.T) map[string]*testprogs.Object {
 	testutil.RequireRoot(t, "load BPF programs and list them")
 	objs := map[string]*testprogs.Object{}
 	for _, name := range []string{testprogs.Hot, testprogs.Subprog, testprogs.Maps, testprogs.Tracepoint} {
-		obj, err := testprogs.Load(name)
-		testutil.SkipIfNoPermission(t, err)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if err := obj.Close(); err != nil {
-				t.Error(err)
-			}
-		})
-		objs[name] = obj
+		objs[name], _ = progtest.Load(t, name)
 	}
 	if err := objs[testprogs.Tracepoint].Attach(); err != nil {
 		t.Fatal(err)
@@ -204,12 +195,7 @@ func listLoadAll(t *testing.T) map[string]*testprogs.Object {
 
 func listProgramID(t *testing.T, obj *testprogs.Object) uint32 {
 	t.Helper()
-	info, err := obj.Program().Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, _ := info.ID()
-	return uint32(id)
+	return progtest.ID(t, obj.Program())
 }
 
 func listDecode(t *testing.T, out []byte) []listedProgram {

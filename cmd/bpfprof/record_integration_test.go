@@ -71,64 +71,6 @@ func loadProgramID(t *testing.T, name string) (*ebpf.Program, int64) {
 	return obj.Program(), int64(id)
 }
 
-// runFor drives prog flat out until the kernel has counted want of CPU
-// time inside it: at 999 Hz that is about want/ms samples of it in a
-// recording running meanwhile, however busy the machine.
-func runFor(t *testing.T, prog *ebpf.Program, want time.Duration) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang, not a measurement
-	defer cancel()
-	if err := testprogs.DriveUntilRan(ctx, prog, want); err != nil {
-		t.Fatalf("drive %s: %v", prog, err)
-	}
-}
-
-// driveUntilRan loads a testdata object and runs its program flat out until
-// the kernel has counted want of CPU time inside it (BPF_ENABLE_STATS), so
-// that a busy machine makes it take longer rather than run less. It then
-// unloads the program and returns once its ID is gone: the kernel reports
-// the unload to perf before it frees the ID. It returns the program's ID.
-func driveUntilRan(t *testing.T, name string, want time.Duration) int64 {
-	t.Helper()
-	obj, err := testprogs.Load(name)
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer obj.Close()
-	info, err := obj.Program().Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	id, ok := info.ID()
-	if !ok {
-		t.Fatal("the kernel gives no BPF program IDs")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang, not a measurement
-	defer cancel()
-	if err := testprogs.DriveUntilRan(ctx, obj.Program(), want); err != nil {
-		t.Fatalf("drive %s: %v", name, err)
-	}
-	deadline := ctx.Done()
-	obj.Close()
-
-	for {
-		p, err := ebpf.NewProgramFromID(id)
-		if errors.Is(err, os.ErrNotExist) {
-			return int64(id)
-		}
-		if err != nil {
-			t.Fatalf("look up BPF program %d: %v", id, err)
-		}
-		p.Close()
-		select {
-		case <-deadline:
-			t.Fatalf("BPF program %d of %s still loaded after its close", id, name)
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-}
-
 // onlineCPUCount is the number of CPUs record samples by default.
 func onlineCPUCount(t *testing.T) int {
 	b, err := os.ReadFile("/sys/devices/system/cpu/online")
@@ -293,7 +235,7 @@ func TestRecordHotProgram(t *testing.T) {
 	waitSampling(t, os.Getpid(), done)
 	// A second of CPU time in the program is ~1000 samples of it at 999 Hz;
 	// the program stays loaded until the recording has ended.
-	runFor(t, prog, time.Second)
+	progtest.RunFor(t, prog, time.Second)
 	cancel()
 	<-done
 	testutil.SkipIfNoPermission(t, recErr)
@@ -432,7 +374,7 @@ func TestRecordProgramLoadedDuringRecording(t *testing.T) {
 	// Half a second of CPU time in the program is ~500 samples at 999 Hz
 	// however busy the machine; the recording ends only after the kernel
 	// has reported the unload, and then drains its rings.
-	id := driveUntilRan(t, testprogs.Subprog, 500*time.Millisecond)
+	id := int64(progtest.DriveUntilRan(t, testprogs.Subprog, 500*time.Millisecond))
 	cancel()
 	<-done
 	testutil.SkipIfNoPermission(t, recErr)
@@ -846,7 +788,7 @@ func TestRecordInterrupt(t *testing.T) {
 			waitSampling(t, cmd.Process.Pid, exited)
 			// The signal comes once the kernel has sampled the program
 			// ~200 times, not after a fixed time.
-			runFor(t, prog, 200*time.Millisecond)
+			progtest.RunFor(t, prog, 200*time.Millisecond)
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}

@@ -22,7 +22,6 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/bpfprof/bpfprof"
 	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
 	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
@@ -430,16 +429,6 @@ func TestStatProgramLoadedMeanwhile(t *testing.T) {
 	// The hot program under a kernel name no other test uses, so that
 	// nothing matches it when stat starts.
 	const name = "bpfprof_statnew"
-	raw, err := bpfprof.TestdataFS.ReadFile("testdata/hot.bpf.o")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ps := spec.Programs[testprogs.HotFunc].Copy()
-	ps.Name = name
 
 	cmd := exec.Command(bin, "stat", "-j", "-I", "100ms", "name", name)
 	stdout, err := cmd.StdoutPipe()
@@ -458,16 +447,10 @@ func TestStatProgramLoadedMeanwhile(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond) // polling stat's note, not timing anything
 	}
-	prog, err := ebpf.NewProgram(ps)
-	if err != nil {
+	obj, id := progtest.LoadAs(t, testprogs.Hot, name)
+	if _, err := obj.Program().Run(&ebpf.RunOptions{Data: make([]byte, 64), Repeat: 5000}); err != nil {
 		t.Fatal(err)
 	}
-	defer prog.Close()
-	if _, err := prog.Run(&ebpf.RunOptions{Data: make([]byte, 64), Repeat: 5000}); err != nil {
-		t.Fatal(err)
-	}
-	info, _ := prog.Info()
-	id, _ := info.ID()
 	runs := progStats(t, bpfprog.ID(id)).RunCount
 	if runs < 5000 {
 		t.Fatalf("stats fd counted %d runs, want at least 5000", runs)
@@ -504,13 +487,7 @@ func TestStatProgramLoadedMeanwhile(t *testing.T) {
 // keep the busiest of two driven programs.
 func TestStatRepeatSortTop(t *testing.T) {
 	hot, hotID := loadHot(t)
-	sub, err := testprogs.Load(testprogs.Subprog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	info, _ := sub.Program().Info()
-	subID, _ := info.ID()
+	_, subID := progtest.Load(t, testprogs.Subprog)
 	drive(t, hot)
 	out, stderr, code := statRun(t, nil, "-r", "2", "-d", "0.2", "-x", ";", "--sort", "id", "--top", "1",
 		"id", fmt.Sprint(hotID), "id", fmt.Sprint(subID))

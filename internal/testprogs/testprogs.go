@@ -108,6 +108,14 @@ type Object struct {
 // Requires CAP_BPF; a missing privilege gives an error matching
 // errs.ErrPermission, an unknown name one matching errs.ErrNotFound.
 func Load(name string) (*Object, error) {
+	return LoadAs(name, "")
+}
+
+// LoadAs is Load with the main program loaded under the kernel name
+// progName instead (at most 15 characters are kept), so that a test can
+// tell it apart by name from the copies other tests load; "" keeps the
+// object's own name.
+func LoadAs(name, progName string) (*Object, error) {
 	path := objectPath(name)
 	fn, ok := mainFunc(name)
 	if !ok {
@@ -120,6 +128,9 @@ func Load(name string) (*Object, error) {
 	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", path, err)
+	}
+	if ps := spec.Programs[fn]; ps != nil && progName != "" {
+		ps.Name = progName
 	}
 	coll, err := ebpf.NewCollection(spec)
 	if err != nil {
