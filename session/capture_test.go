@@ -63,35 +63,19 @@ func TestCapture(t *testing.T) {
 // the instructions of a program that it sampled, after the program unloads.
 func TestCaptureOutlivesProgram(t *testing.T) {
 	testutil.RequireRoot(t, "perf events on every CPU, BPF program info")
-	sess, err := Open(Options{Sampler: sampler.Options{CallGraph: true, Frequency: 999}, Capture: true})
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := openSession(t, Options{Sampler: sampler.Options{CallGraph: true, Frequency: 999}, Capture: true})
 	sess.Start(context.Background())
 	// Loaded after the session began: captured at its load.
 	id, stop := driveProgram(t, testprogs.Subprog)
-	for programSamples(sess.Snapshot(), id) < 10 {
-		select {
-		case <-sess.Done():
-			t.Fatalf("run ended early: %v", sess.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	waitRunning(t, sess, func() bool { return programSamples(sess.Snapshot(), id) >= 10 })
 	stop()
 	if err := sess.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	// The kernel frees the id shortly after the last fd closes.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		_, err := Capture(id, nil)
-		if errors.Is(err, errs.ErrNotFound) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("program %d still loaded after its object closed: %v", id, err)
-		}
+	progtest.WaitUnloaded(t, id)
+	if _, err := Capture(id, nil); !errors.Is(err, errs.ErrNotFound) {
+		t.Fatalf("program %d unloaded, yet Capture gives %v", id, err)
 	}
 	p, err := sess.Program(id)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/bpfprof/bpfprof/internal/testutil"
 	"github.com/bpfprof/bpfprof/sampler"
@@ -41,28 +40,17 @@ func TestRawHandler(t *testing.T) {
 	cpu, _ := sampler.ParseEvent("cpu-clock")
 	faults, _ := sampler.ParseEvent("page-faults")
 	h := &tap{events: 2}
-	sess, err := Open(Options{
+	sess := openSession(t, Options{
 		Sampler: sampler.Options{Events: []sampler.Event{cpu, faults}, Frequency: 999},
 		Handler: h,
 		RawOnly: true,
 	})
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
 	id, stop := driveProgram(t, "hot")
 	defer stop()
 	// The program loaded after Open: its PROG_LOAD waits in the rings.
 	h.want.Store(id)
 	sess.Start(context.Background())
-	for h.samples.Load() < 20 || !h.loaded.Load() {
-		select {
-		case <-sess.Done():
-			t.Fatalf("run ended early: %v", sess.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	waitRunning(t, sess, func() bool { return h.samples.Load() >= 20 && h.loaded.Load() })
 	stop()
 	if err := sess.Close(); err != nil {
 		t.Fatal(err)
@@ -84,22 +72,11 @@ func TestRawHandler(t *testing.T) {
 func TestHandlerTap(t *testing.T) {
 	testutil.RequireRoot(t, "perf events on every CPU")
 	h := &tap{events: 1}
-	sess, err := Open(Options{Sampler: sampler.Options{Frequency: 999}, Handler: h, NoUserSymbols: true})
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := openSession(t, Options{Sampler: sampler.Options{Frequency: 999}, Handler: h, NoUserSymbols: true})
 	_, stop := driveProgram(t, "hot")
 	defer stop()
 	sess.Start(context.Background())
-	for h.samples.Load() < 20 {
-		select {
-		case <-sess.Done():
-			t.Fatalf("run ended early: %v", sess.Err())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	waitRunning(t, sess, func() bool { return h.samples.Load() >= 20 })
 	stop()
 	if err := sess.Stop(); err != nil {
 		t.Fatal(err)

@@ -21,6 +21,32 @@ func driveProgram(t *testing.T, name string) (id uint32, stop func()) {
 	return progtest.Drive(t, name)
 }
 
+// openSession opens a session with opts until the test ends. Without the
+// privileges it needs the test is skipped (fails under CI=true).
+func openSession(t *testing.T, opts Options) *Session {
+	t.Helper()
+	sess, err := Open(opts)
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	return sess
+}
+
+// waitRunning waits until cond holds while the started session runs,
+// failing the test if the run ends first.
+func waitRunning(t *testing.T, sess *Session, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-sess.Done():
+			t.Fatalf("run ended early: %v", sess.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // programSamples returns the samples of program id in snap.
 func programSamples(snap *aggregate.Snapshot, id uint32) uint64 {
 	for _, p := range snap.Programs {
@@ -36,39 +62,26 @@ func programSamples(snap *aggregate.Snapshot, id uint32) uint64 {
 // the run and leaves the counts readable.
 func TestLiveSnapshots(t *testing.T) {
 	testutil.RequireRoot(t, "perf events on every CPU, BPF program info")
-	sess, err := Open(Options{Sampler: sampler.Options{CallGraph: true, Frequency: 999}})
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
+	sess := openSession(t, Options{Sampler: sampler.Options{CallGraph: true, Frequency: 999}})
 	id, stop := driveProgram(t, "hot")
 	defer stop()
 
 	tr := sess.NewTracker()
 	sess.Start(context.Background())
 	var last, deltas uint64
-	for {
-		select {
-		case <-sess.Done():
-			t.Fatalf("run ended early: %v", sess.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
+	waitRunning(t, sess, func() bool {
 		for _, p := range tr.Next().Programs {
 			if p.Prog.ID == id {
 				deltas += p.Samples
 			}
 		}
-		snap := sess.Snapshot()
-		n := programSamples(snap, id)
+		n := programSamples(sess.Snapshot(), id)
 		if n < last {
 			t.Fatalf("program %d: %d samples after %d", id, n, last)
 		}
 		last = n
-		if n >= 20 {
-			break
-		}
-	}
+		return n >= 20
+	})
 	stop()
 	if err := sess.Stop(); err != nil {
 		t.Fatal(err)
