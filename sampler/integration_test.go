@@ -21,6 +21,7 @@ import (
 
 	"github.com/bpfprof/bpfprof/internal/privilege"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
+	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
 
@@ -373,17 +374,7 @@ func TestBPFProgramLifecycle(t *testing.T) {
 	stop := session(t, Options{Events: []Event{DefaultEvent()}, Frequency: 4000, CallGraph: true}, rec)
 
 	// Load only once sampling runs, so the side-band must report it.
-	obj, err := testprogs.Load(testprogs.Hot)
-	testutil.SkipIfNoPermission(t, err)
-	testutil.SkipIfNotSupported(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer obj.Close()
-	info, err := obj.Program().Info()
-	if err != nil {
-		t.Fatal(err)
-	}
+	obj, info := progtest.LoadInfo(t, testprogs.Hot)
 	id, _ := info.ID()
 	addrs, ok1 := info.JitedKsymAddrs()
 	lens, ok2 := info.JitedFuncLens()
@@ -675,11 +666,7 @@ func TestSidebandTimesWithOtherSessions(t *testing.T) {
 		recs = append(recs, rec)
 	}
 	before := monotonic(t)
-	obj, err := testprogs.Load(testprogs.Subprog)
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
+	obj, _ := progtest.Load(t, testprogs.Subprog)
 	if err := obj.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -860,6 +847,21 @@ func perTaskSideband(t *testing.T) {
 		t.Fatal(err)
 	}
 	child := uint32(cmd.Process.Pid)
+	defer func() {
+		if !t.Failed() {
+			return
+		}
+		// Which of the child's records came, and whether the kernel
+		// dropped any: a record lost, or a thread Open did not follow.
+		var task []string
+		for _, r := range rec.snapshot() {
+			switch r.(type) {
+			case *Fork, *Comm, *Exit:
+				task = append(task, fmt.Sprintf("%T%+v", r, r))
+			}
+		}
+		t.Logf("child %d; stats %+v; warnings %q; side-band records %v", child, r.Stats(), r.Warnings(), task)
+	}()
 	recs := waitFor(t, rec, "10 samples of the spinner, and the FORK, COMM and EXIT of true", func(recs []Record) bool {
 		var fork, comm, exit bool
 		n := 0

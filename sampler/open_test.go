@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -151,5 +152,42 @@ func TestTargetsSkipExited(t *testing.T) {
 		if !errors.Is(err, ErrNotFound) {
 			t.Errorf("targets of %v: %v, want ErrNotFound", pids, err)
 		}
+	}
+}
+
+// TestThreadsAdded: a thread the targets did not list is reported, one
+// they listed is not, and a process gone since is skipped.
+func TestThreadsAdded(t *testing.T) {
+	const gone = 1 << 30 // above any pid_max: never a running process
+	self := os.Getpid()
+	o := Options{PIDs: []int{self}}
+	ts, closeTargets, err := o.targets()
+	closeTargets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	added, err := threadsAdded([]int{gone, self}, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Threads the runtime started since the listing may show up; the main
+	// thread, listed, never does.
+	for _, tid := range added {
+		if tid == self {
+			t.Errorf("threadsAdded = %v: the main thread %d was listed", added, self)
+		}
+	}
+	var missed []target
+	for _, tg := range ts {
+		if tg.pid != self {
+			missed = append(missed, tg)
+		}
+	}
+	added, err = threadsAdded([]int{self}, missed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(added, self) {
+		t.Errorf("threadsAdded = %v without the unlisted main thread %d", added, self)
 	}
 }

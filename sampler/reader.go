@@ -169,6 +169,41 @@ func Open(opts Options) (_ *Reader, err error) {
 		pages = DefaultRingPages
 	}
 
+	// Per-thread events of Options.PIDs follow the threads created after
+	// them by inheritance, but a thread that a target creates after Open
+	// listed the threads and before its creator's events are all open
+	// inherits none or some of them: it, and every process it starts, would
+	// go unseen for the whole recording. So list the threads again once
+	// all is open, and if any is new, close it all and start over: events
+	// that are still disabled have recorded nothing.
+	for attempt := 1; ; attempt++ {
+		r, raced, err := open(opts, cpus, pages, warnings)
+		if err != nil {
+			return nil, err
+		}
+		if len(raced) > 0 {
+			if attempt < openAttempts {
+				r.Close()
+				continue
+			}
+			r.warnings = append(r.warnings, fmt.Sprintf("threads %v of the target processes started while the "+
+				"sampler opened its events %d times: they and the processes they start may go unsampled", raced, attempt))
+		}
+		if err := r.enable(opts.EnableOnExec); err != nil {
+			r.Close()
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+// openAttempts bounds how often Open starts over because a target created
+// a thread while its events were opened.
+const openAttempts = 5
+
+// open opens the events of a Reader, disabled, and returns the threads of
+// Options.PIDs that were not there when it listed them (threadsAdded).
+func open(opts Options, cpus []int, pages int, warnings []string) (_ *Reader, raced []int, err error) {
 	r := &Reader{epfd: -1, evfd: -1, cpus: cpus, pidMode: len(opts.PIDs) > 0, freq: opts.Frequency, warnings: warnings}
 	defer func() {
 		if err != nil {
@@ -176,18 +211,18 @@ func Open(opts Options) (_ *Reader, err error) {
 		}
 	}()
 	if r.epfd, err = unix.EpollCreate1(unix.EPOLL_CLOEXEC); err != nil {
-		return nil, fmt.Errorf("epoll_create1: %w", err)
+		return nil, nil, fmt.Errorf("epoll_create1: %w", err)
 	}
 	if r.evfd, err = unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK); err != nil {
-		return nil, fmt.Errorf("eventfd: %w", err)
+		return nil, nil, fmt.Errorf("eventfd: %w", err)
 	}
 	if err = r.poll(r.evfd); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	targets, closeTargets, err := opts.targets()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer closeTargets()
 
@@ -201,7 +236,7 @@ func Open(opts Options) (_ *Reader, err error) {
 	for _, cpu := range cpus {
 		owner, err := r.openSideband(cpu, sampleType, pages, &sideBits, &opts, targets)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		opened := 0
 	targets:
@@ -217,12 +252,12 @@ func Open(opts Options) (_ *Reader, err error) {
 					continue targets // the thread exited since we listed it
 				}
 				if err != nil {
-					return nil, openError(ev, cpu, &opts, err)
+					return nil, nil, openError(ev, cpu, &opts, err)
 				}
 				r.fds = append(r.fds, fd)
 				id, err := perfabi.ID(fd)
 				if err != nil {
-					return nil, fmt.Errorf("open %s on cpu %d: %w", ev, cpu, err)
+					return nil, nil, fmt.Errorf("open %s on cpu %d: %w", ev, cpu, err)
 				}
 				ids[id] = i
 				if opts.Group && i > 0 {
@@ -233,7 +268,7 @@ func Open(opts Options) (_ *Reader, err error) {
 				}
 				r.sampling = append(r.sampling, fd)
 				if err := perfabi.SetOutput(fd, owner); err != nil {
-					return nil, fmt.Errorf("open %s on cpu %d: %w", ev, cpu, err)
+					return nil, nil, fmt.Errorf("open %s on cpu %d: %w", ev, cpu, err)
 				}
 				if r.pidMode {
 					// Polled for the hang-up that says its task and the
@@ -241,14 +276,14 @@ func Open(opts Options) (_ *Reader, err error) {
 					// ring's wake-up may be reported on any fd writing
 					// to it.
 					if err := r.poll(fd); err != nil {
-						return nil, err
+						return nil, nil, err
 					}
 				}
 			}
 			opened++
 		}
 		if opened == 0 {
-			return nil, fmt.Errorf("open %s on cpu %d: %w: every process in %v has exited", opts.Events[0], cpu, ErrNotFound, opts.PIDs)
+			return nil, nil, fmt.Errorf("open %s on cpu %d: %w: every process in %v has exited", opts.Events[0], cpu, ErrNotFound, opts.PIDs)
 		}
 	}
 	format := Format{SampleType: sampleType, SampleIDAll: true, EventIDs: ids}
@@ -262,21 +297,72 @@ func Open(opts Options) (_ *Reader, err error) {
 		stats: &r.stats,
 	}
 
-	// Side-band first, so the first samples' processes and programs are
-	// already described.
-	for _, fd := range r.sideband {
-		if err := perfabi.Enable(fd); err != nil {
-			return nil, fmt.Errorf("enable side-band: %w", err)
+	if r.pidMode {
+		if raced, err = threadsAdded(opts.PIDs, targets); err != nil {
+			return nil, nil, err
 		}
 	}
-	if !opts.EnableOnExec {
+	return r, raced, nil
+}
+
+// enable starts the events: the side-band first, so the first samples'
+// processes and programs are already described; the sampling events too
+// unless the kernel enables them at the target's exec.
+func (r *Reader) enable(onExec bool) error {
+	for _, fd := range r.sideband {
+		if err := perfabi.Enable(fd); err != nil {
+			return fmt.Errorf("enable side-band: %w", err)
+		}
+	}
+	if !onExec {
 		for _, fd := range r.sampling {
 			if err := perfabi.Enable(fd); err != nil {
-				return nil, fmt.Errorf("enable sampling: %w", err)
+				return fmt.Errorf("enable sampling: %w", err)
 			}
 		}
 	}
-	return r, nil
+	return nil
+}
+
+// threadsAdded lists the threads of pids again and returns those not among
+// the targets, the threads they had when their events were opened.
+// Processes that have exited since are skipped.
+func threadsAdded(pids []int, targets []target) ([]int, error) {
+	had := make(map[int]bool, len(targets))
+	for _, t := range targets {
+		had[t.pid] = true
+	}
+	var added []int
+	for _, pid := range pids {
+		tids, err := listThreads(pid)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("process %d: %w", pid, err)
+		}
+		for _, tid := range tids {
+			if !had[tid] {
+				added = append(added, tid)
+			}
+		}
+	}
+	return added, nil
+}
+
+// listThreads returns the thread IDs of process pid from /proc/PID/task.
+func listThreads(pid int) ([]int, error) {
+	entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return nil, err
+	}
+	tids := make([]int, 0, len(entries))
+	for _, e := range entries {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
 }
 
 func (o *Options) check() error {
@@ -318,8 +404,10 @@ func defaultFrequency(max int64, known bool) (uint64, string) {
 // Options.Frequency or its default; 0 when sampling by Options.Period.
 func (r *Reader) Frequency() uint64 { return r.freq }
 
-// Warnings returns what Open changed of the Options it was given, one line
-// each: a default frequency lowered to the kernel's limit.
+// Warnings returns what Open changed of the Options it was given, or could
+// not do, one line each: a default frequency lowered to the kernel's limit;
+// threads of Options.PIDs that kept starting while it opened the events,
+// which may go unsampled.
 func (r *Reader) Warnings() []string { return r.warnings }
 
 // groupReadFormat is the read_format of Options.Group: every member's count
@@ -374,7 +462,7 @@ func (o *Options) targets() ([]target, func(), error) {
 	case len(o.PIDs) > 0:
 		var ts []target
 		for _, pid := range o.PIDs {
-			entries, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+			tids, err := listThreads(pid)
 			if errors.Is(err, fs.ErrNotExist) && len(o.PIDs) > 1 {
 				// Exited since the caller listed it (record -u lists
 				// every process of a user), as threads do below.
@@ -383,10 +471,8 @@ func (o *Options) targets() ([]target, func(), error) {
 			if err != nil {
 				return nil, func() {}, fmt.Errorf("process %d: %w (%v)", pid, ErrNotFound, err)
 			}
-			for _, e := range entries {
-				if tid, err := strconv.Atoi(e.Name()); err == nil {
-					ts = append(ts, target{pid: tid, proc: pid})
-				}
+			for _, tid := range tids {
+				ts = append(ts, target{pid: tid, proc: pid})
 			}
 		}
 		if len(ts) == 0 {
