@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -779,10 +778,7 @@ func TestPerTaskSideband(t *testing.T) {
 	}
 	testutil.RequireRoot(t, "running the test binary as another user")
 	bin := testutil.WorldExecutableSelf(t)
-	cmd := exec.Command(bin, "-test.run=^TestPerTaskSideband$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), perTaskHelperEnv+"=1")
-	cmd.Dir = filepath.Dir(bin)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	cmd := testutil.AsNobody(bin, []string{perTaskHelperEnv + "=1"}, nil, "-test.run=^TestPerTaskSideband$", "-test.v", "-test.count=1")
 	out, err := cmd.CombinedOutput()
 	t.Logf("as uid 65534:\n%s", out)
 	if err != nil {

@@ -44,24 +44,9 @@ func driveSubprog(t *testing.T) *drivenProgram {
 // ~500 samples at 999 Hz for half a second, however busy the machine.
 func (d *drivenProgram) whileSampling(t *testing.T, want time.Duration, cmd func(ctx context.Context) error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan struct{})
-	var err error
-	go func() {
-		defer close(done)
-		err = cmd(ctx)
-	}()
-	waitSampling(t, os.Getpid(), done)
-	if !progtest.WaitRan(t, d.obj.Program(), want, done) {
-		t.Fatalf("ended before the program ran %v: %v", want, err)
-	}
-	cancel()
-	<-done
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
+	whileSampling(t, cmd, func(done <-chan struct{}) {
+		progtest.WaitRan(t, d.obj.Program(), want, done) // false: cmd ended, which whileSampling reports
+	})
 }
 
 // annotateJSON runs annotate with args (and --json) until ctx ends and

@@ -9,13 +9,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -541,13 +539,8 @@ func TestListWithoutRoot(t *testing.T) {
 		{"--interval 0", []uintptr{capBPF, capPerfmon}},
 	} {
 		t.Run(fmt.Sprintf("%s caps %v", tt.args, tt.caps), func(t *testing.T) {
-			cmd := exec.Command(bin, "-test.run=^TestListHelperProcess$")
-			cmd.Env = append(os.Environ(), "BPFPROF_LIST_HELPER=1", "BPFPROF_LIST_ARGS="+tt.args)
-			cmd.Dir = filepath.Dir(bin)
-			cmd.SysProcAttr = &syscall.SysProcAttr{
-				Credential:  &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}},
-				AmbientCaps: tt.caps,
-			}
+			cmd := testutil.AsNobody(bin, []string{"BPFPROF_LIST_HELPER=1", "BPFPROF_LIST_ARGS=" + tt.args}, tt.caps,
+				"-test.run=^TestListHelperProcess$")
 			var stdout, stderr bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &stdout, &stderr
 			err := cmd.Run()

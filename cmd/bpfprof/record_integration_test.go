@@ -84,6 +84,36 @@ func onlineCPUCount(t *testing.T) int {
 	return len(cpus)
 }
 
+// whileSampling runs cmd, which samples until its context ends, calls
+// during once the sampling has started (done is closed if cmd ends
+// first: during should return then), then ends cmd and fails the test on
+// its error (skips it for a missing privilege) or if it ended by itself.
+func whileSampling(t *testing.T, cmd func(ctx context.Context) error, during func(done <-chan struct{})) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var err error
+	go func() {
+		defer close(done)
+		err = cmd(ctx)
+	}()
+	defer func() { cancel(); <-done }()
+	waitSampling(t, os.Getpid(), done)
+	during(done)
+	select {
+	case <-done:
+		testutil.SkipIfNoPermission(t, err)
+		t.Fatalf("ended before it was stopped: %v", err)
+	default:
+	}
+	cancel()
+	<-done
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // waitSampling waits until process pid has its perf events open, a
 // side-band and a sampling event per CPU: the recording has started. It
 // fails the test if that does not happen while the process lives.
@@ -223,25 +253,12 @@ func TestRecordHotProgram(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var stderr bytes.Buffer
-	done := make(chan struct{})
-	var recErr error
-	go func() {
-		defer close(done)
-		recErr = record(ctx, cfg, &bytes.Buffer{}, &stderr)
-	}()
-	waitSampling(t, os.Getpid(), done)
-	// A second of CPU time in the program is ~1000 samples of it at 999 Hz;
-	// the program stays loaded until the recording has ended.
-	progtest.RunFor(t, prog, time.Second)
-	cancel()
-	<-done
-	testutil.SkipIfNoPermission(t, recErr)
-	if recErr != nil {
-		t.Fatal(recErr)
-	}
+	whileSampling(t, func(ctx context.Context) error { return record(ctx, cfg, &bytes.Buffer{}, &stderr) }, func(<-chan struct{}) {
+		// A second of CPU time in the program is ~1000 samples of it at
+		// 999 Hz; the program stays loaded until the recording has ended.
+		progtest.RunFor(t, prog, time.Second)
+	})
 	checkSummary(t, stderr.String(), path)
 
 	p := readProfile(t, path)
@@ -361,26 +378,14 @@ func TestRecordProgramLoadedDuringRecording(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	var stderr bytes.Buffer
-	done := make(chan struct{})
-	var recErr error
-	go func() {
-		defer close(done)
-		recErr = record(ctx, cfg, &bytes.Buffer{}, &stderr)
-	}()
-	waitSampling(t, os.Getpid(), done)
-	// Half a second of CPU time in the program is ~500 samples at 999 Hz
-	// however busy the machine; the recording ends only after the kernel
-	// has reported the unload, and then drains its rings.
-	id := int64(progtest.DriveUntilRan(t, testprogs.Subprog, 500*time.Millisecond))
-	cancel()
-	<-done
-	testutil.SkipIfNoPermission(t, recErr)
-	if recErr != nil {
-		t.Fatal(recErr)
-	}
+	var id int64
+	whileSampling(t, func(ctx context.Context) error { return record(ctx, cfg, &bytes.Buffer{}, &stderr) }, func(<-chan struct{}) {
+		// Half a second of CPU time in the program is ~500 samples at
+		// 999 Hz however busy the machine; the recording ends only after
+		// the kernel has reported the unload, and then drains its rings.
+		id = int64(progtest.DriveUntilRan(t, testprogs.Subprog, 500*time.Millisecond))
+	})
 	checkSummary(t, stderr.String(), path)
 	m := regexp.MustCompile(`(\d+) loaded and (\d+) unloaded`).FindStringSubmatch(stderr.String())
 	if m == nil || m[1] == "0" || m[2] == "0" {

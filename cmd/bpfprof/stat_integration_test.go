@@ -11,7 +11,6 @@ import (
 	"math"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -427,8 +426,9 @@ func TestStatProgramLoadedMeanwhile(t *testing.T) {
 	testutil.RequireRoot(t, "load BPF programs, perf events")
 	bin := buildBinary(t)
 	// The hot program under a kernel name no other test uses, so that
-	// nothing matches it when stat starts.
-	const name = "bpfprof_statnew"
+	// nothing matches it when stat starts: not even this test run by
+	// another test binary at the same time.
+	name := fmt.Sprintf("bpfprof_s%d", os.Getpid()%1000000)
 
 	cmd := exec.Command(bin, "stat", "-j", "-I", "100ms", "name", name)
 	stdout, err := cmd.StdoutPipe()
@@ -441,7 +441,11 @@ func TestStatProgramLoadedMeanwhile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	deadline := time.Now().Add(2 * time.Minute) // a hang, not a measurement
 	for !strings.Contains(stderr.String(), "no program matches name "+name+" yet") {
+		if time.Now().After(deadline) {
+			t.Fatalf("stat never said it waits for %s: %s", name, stderr.String())
+		}
 		if strings.Contains(stderr.String(), "bpfprof stat:") {
 			t.Fatalf("stat failed: %s", stderr.String())
 		}
@@ -516,10 +520,7 @@ func TestStatRepeatSortTop(t *testing.T) {
 func TestStatWithoutRoot(t *testing.T) {
 	testutil.RequireRoot(t, "run bpfprof as another user")
 	bin := testutil.WorldExecutableSelf(t)
-	cmd := exec.Command(bin, "-test.run=^TestStatHelperProcess$")
-	cmd.Env = append(os.Environ(), "BPFPROF_STAT_ARGS=-d 1")
-	cmd.Dir = filepath.Dir(bin)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534, Groups: []uint32{}}}
+	cmd := testutil.AsNobody(bin, []string{"BPFPROF_STAT_ARGS=-d 1"}, nil, "-test.run=^TestStatHelperProcess$")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

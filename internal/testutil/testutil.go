@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,4 +166,23 @@ func WorldExecutableSelf(tb testing.TB) string {
 		tb.Fatal(err)
 	}
 	return bin
+}
+
+// Nobody is the user and group a root test runs a command as to see what
+// an unprivileged user gets.
+const Nobody = 65534
+
+// AsNobody returns a command that runs bin (a WorldExecutableSelf copy)
+// with args as user and group Nobody, no supplementary groups and the
+// ambient capabilities caps, in bin's directory, with env added to this
+// process's environment.
+func AsNobody(bin string, env []string, caps []uintptr, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Dir = filepath.Dir(bin)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential:  &syscall.Credential{Uid: Nobody, Gid: Nobody, Groups: []uint32{}},
+		AmbientCaps: caps,
+	}
+	return cmd
 }
