@@ -173,7 +173,7 @@ func TestTopInTmux(t *testing.T) {
 		ids = ids[:0]
 		for _, name := range demoNames {
 			runs, ok := column(scr, name, "RUNS/s")
-			if v, err := strconv.ParseFloat(runs, 64); !ok || err != nil || v <= 0 {
+			if v, err := parseCount(runs); !ok || err != nil || v <= 0 {
 				return false
 			}
 			if m := regexp.MustCompile(`(?m)^.\s*(\d+) .*` + name).FindStringSubmatch(scr); m != nil {
@@ -186,23 +186,26 @@ func TestTopInTmux(t *testing.T) {
 	s.keys("s")
 	s.waitFor("the table sorted by SAMPLED%", 15*time.Second, func(scr string) bool { return strings.Contains(scr, "SAMPLED%↓") })
 
-	// Down to the hot loop, wherever the sort put it.
-	scr := s.screen()
-	rows := tableRows(scr)
-	at := slices.IndexFunc(rows, func(l string) bool { return strings.Contains(l, "bpfprof_hot_loop_socket") })
-	if at < 0 {
-		t.Fatalf("no hot loop row:\n%s", scr)
-	}
-	for range at {
-		s.keys("j")
-	}
-	s.waitFor("the cursor on the hot loop", 15*time.Second, func(scr string) bool {
-		for _, l := range tableRows(scr) {
-			if strings.HasPrefix(l, ">") {
-				return strings.Contains(l, "bpfprof_hot_loop_socket")
-			}
+	// Down (or up) to the hot loop, wherever the sort puts it: rows move
+	// as their SAMPLED% changes, so steer by the screen until the cursor,
+	// which then follows the program, is on it. A test that pressed j as
+	// often as the first screen said ended on another program when two
+	// rows swapped meanwhile.
+	s.waitFor("the cursor on the hot loop", 30*time.Second, func(scr string) bool {
+		rows := tableRows(scr)
+		at := slices.IndexFunc(rows, func(l string) bool { return strings.Contains(l, "bpfprof_hot_loop_socket") })
+		cur := slices.IndexFunc(rows, func(l string) bool { return strings.HasPrefix(l, ">") })
+		if at < 0 {
+			t.Fatalf("no hot loop row:\n%s", scr)
 		}
-		return false
+		switch {
+		case cur < 0: // not drawn yet
+		case cur < at:
+			s.keys("j") // one step a screen: keys may wait while top draws
+		case cur > at:
+			s.keys("k")
+		}
+		return cur == at
 	})
 
 	s.keys("Enter")
