@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/bpfprof/bpfprof/bpfprog"
@@ -148,10 +147,6 @@ var hostEndian = func() binary.ByteOrder {
 
 // callCode is BPF_JMP|BPF_CALL.
 const callCode = 0x85
-
-// TypeName names a program type as bpftool does ("type_N" when unknown),
-// from bpfprog's table of types.
-func TypeName(t ebpf.ProgramType) string { return bpfprog.Type(t).Name() }
 
 // Signature renders fn's C declaration from its BTF type, e.g.
 // "static __u32 bpfprof_xdp_sub(__u32 len)".

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/btf"
 
 	"github.com/bpfprof/bpfprof/annotate"
@@ -134,7 +133,7 @@ func annotateProgram(p *perfdata.Program) (*annotate.Program, error) {
 		ID:     p.ID,
 		Tag:    p.HexTag(),
 		Name:   p.FullName,
-		Type:   annotate.TypeName(ebpf.ProgramType(p.Type)),
+		Type:   bpfprog.Type(p.Type).Name(),
 		Xlated: p.XlatedInsns,
 	}
 	for i, fi := range p.FuncInfo {

@@ -9,10 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/bpfprof/bpfprof/annotate"
+	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/aggregate"
 	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/internal/outfile"
@@ -366,7 +365,7 @@ func progInfo(p *perfdata.Program) *symbolize.ProgInfo {
 	info := &symbolize.ProgInfo{
 		ID:        p.ID,
 		Tag:       p.HexTag(),
-		Type:      annotate.TypeName(ebpf.ProgramType(p.Type)),
+		Type:      bpfprog.Type(p.Type).Name(),
 		Name:      p.Name,
 		KsymAddrs: p.JitedKsyms,
 		FuncLens:  p.JitedFuncLens,
