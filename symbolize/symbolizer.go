@@ -87,10 +87,12 @@ type Symbolizer struct {
 	// sampleTime, of a sample resolved. Images of unloaded programs are
 	// dropped bpfRetention behind the later of the two, processes that
 	// exited unsampled procRetention behind it.
-	recTime     uint64
-	sampleTime  atomic.Uint64
-	stats       BPFStats
-	lastRefresh time.Time
+	recTime    uint64
+	sampleTime atomic.Uint64
+	stats      BPFStats
+	// lastRefresh is when the list of programs was last read again
+	// (UnixNano).
+	lastRefresh atomic.Int64
 	// User-space state.
 	procs      map[uint32]*process
 	exitQ      []exitedProc    // exited processes not yet retired, by exit
@@ -102,6 +104,9 @@ type Symbolizer struct {
 	vdso       *objSyms
 	vdsoLoaded bool
 	closed     bool
+	// procRead reads what /proc says of a process (readProcFiles; tests
+	// replace it). It is called without s.mu.
+	procRead func(pid uint32, comm bool) procData
 	// debugDirs and dwarf serve separate debug info and DWARF.
 	debugDirs []string
 	dwarf     *dwarfCache
@@ -197,6 +202,7 @@ func newSymbolizer(opts Options, src progSource) (*Symbolizer, error) {
 	if s.procDir == "" {
 		s.procDir = "/proc"
 	}
+	s.procRead = s.readProcFiles
 	s.debugDirs = opts.DebugDirs
 	if s.debugDirs == nil {
 		s.debugDirs = []string{DefaultDebugDir}
@@ -220,8 +226,11 @@ func newSymbolizer(opts Options, src progSource) (*Symbolizer, error) {
 	}
 	s.addKallsymsBPF(kt)
 	if !opts.NoBPF && !kt.restricted {
-		n, err := s.enumeratePrograms()
-		s.stats.AtStart = n
+		// Nothing else holds s yet: reading under s.mu waits for no
+		// one.
+		infos, infoErrs, err := s.readNewPrograms(nil)
+		s.stats.AtStart = s.addProgramsLocked(infos)
+		s.stats.InfoErrors += infoErrs
 		if err != nil {
 			s.stats.InfoErr = err
 		}
@@ -455,41 +464,56 @@ func (s *Symbolizer) publishBPFLocked() {
 }
 
 // refreshBPF lists the loaded programs again for an unknown kernel-half
-// address, rate-limited, and reports whether it found new ones.
+// address, rate-limited, and reports whether it found new ones. The rate
+// limit is checked without s.mu, and the kernel is asked without it.
 func (s *Symbolizer) refreshBPF(k *kernelTable, addr uint64) bool {
 	if s.opts.NoBPF || s.opts.Offline != nil || k.restricted || !KernelAddr(addr) {
 		return false
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.stats.InfoErr != nil || time.Since(s.lastRefresh) < refreshInterval {
+	now := time.Now().UnixNano()
+	last := s.lastRefresh.Load()
+	if last != 0 && now-last < int64(refreshInterval) || !s.lastRefresh.CompareAndSwap(last, now) {
 		return false
 	}
-	s.lastRefresh = time.Now()
-	n, err := s.enumeratePrograms()
-	if err != nil {
+	s.mu.Lock()
+	if s.closed || s.stats.InfoErr != nil {
+		s.mu.Unlock()
+		return false
+	}
+	known := make(map[uint32]bool, len(s.progs))
+	for id := range s.progs {
+		known[id] = true
+	}
+	s.mu.Unlock()
+	infos, infoErrs, err := s.readNewPrograms(known)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.stats.InfoErrors += infoErrs
+	if err != nil && s.stats.InfoErr == nil {
 		s.stats.InfoErr = err
 	}
+	n := s.addProgramsLocked(infos)
 	s.stats.Refreshed += n
 	s.publishBPFLocked()
 	return n > 0
 }
 
-// enumeratePrograms reads the info of every loaded program not known yet
-// and returns how many it added. Programs vanishing meanwhile are skipped.
-func (s *Symbolizer) enumeratePrograms() (int, error) {
-	n := 0
+// readNewPrograms reads the info of every loaded program not in known,
+// skipping programs that vanish meanwhile, and counts the other programs
+// whose info could not be read. It stops at a missing privilege. It runs
+// without s.mu.
+func (s *Symbolizer) readNewPrograms(known map[uint32]bool) (infos []*progInfo, infoErrs int, err error) {
 	var id uint32
 	for {
 		next, ok, err := s.src.next(id)
-		if err != nil {
-			return n, err
-		}
-		if !ok {
-			return n, nil
+		if err != nil || !ok {
+			return infos, infoErrs, err
 		}
 		id = next
-		if s.progs[id] != nil {
+		if known[id] {
 			continue
 		}
 		info, err := s.src.info(id)
@@ -497,14 +521,26 @@ func (s *Symbolizer) enumeratePrograms() (int, error) {
 		case errors.Is(err, errs.ErrNotFound):
 			continue
 		case errors.Is(err, errs.ErrPermission):
-			return n, err
+			return infos, infoErrs, err
 		case err != nil:
-			s.stats.InfoErrors++
+			infoErrs++
 			continue
 		}
-		s.addImageLocked(info, 0)
-		n++
+		infos = append(infos, info)
 	}
+}
+
+// addProgramsLocked adds the programs of infos not known yet, as loaded
+// since before the start, and returns how many it added.
+func (s *Symbolizer) addProgramsLocked(infos []*progInfo) int {
+	n := 0
+	for _, info := range infos {
+		if s.progs[info.ID] == nil {
+			s.addImageLocked(info, 0)
+			n++
+		}
+	}
+	return n
 }
 
 // addKallsymsBPF registers the JIT images kallsyms listed, as loaded

@@ -61,6 +61,17 @@ type process struct {
 	exited     bool
 	gone       bool // /proc knew nothing of it
 	lastRead   time.Time
+	// loading is closed when the first read of the process from /proc
+	// ends: until then it holds only what records said, and a lookup
+	// waits for the read. reading is set while /proc is read, without
+	// s.mu; the records handled meanwhile leave recorded (the mappings
+	// they added), execed and commSet, so that what was read, perhaps
+	// before them, does not undo them.
+	loading  chan struct{}
+	reading  bool
+	recorded []*userMap
+	execed   bool
+	commSet  bool
 	// exitTime is the time of its EXIT record; hit is set once a sample
 	// looked it up (User or Comm): an exited process never hit is
 	// dropped procRetention after its exit.
@@ -171,11 +182,17 @@ func (s *Symbolizer) tracked(pid uint32) bool {
 	return s.filter == nil || s.filter[pid]
 }
 
-// scanProcesses reads the maps and names of every tracked process.
+// scanProcesses reads the maps and names of every tracked process. It
+// runs in New, before the Symbolizer is shared.
 func (s *Symbolizer) scanProcesses() {
+	add := func(pid uint32) {
+		p := &process{}
+		s.installProcLocked(pid, p, s.procRead(pid, true))
+		s.procs[pid] = p
+	}
 	if s.filter != nil {
 		for pid := range s.filter {
-			s.procs[pid] = s.readProcessLocked(pid)
+			add(pid)
 		}
 		return
 	}
@@ -188,42 +205,65 @@ func (s *Symbolizer) scanProcesses() {
 		if err != nil || !e.IsDir() {
 			continue
 		}
-		s.procs[uint32(pid)] = s.readProcessLocked(uint32(pid))
+		add(uint32(pid))
 	}
 }
 
-// readProcessLocked reads a process's name and executable mappings from
-// /proc. A process /proc does not know is marked gone.
-func (s *Symbolizer) readProcessLocked(pid uint32) *process {
-	p := &process{lastRead: time.Now()}
+// procData is what /proc said of a process: read without s.mu, installed
+// under it.
+type procData struct {
+	comm    []byte // nil if not read
+	entries []mapEntry
+	mapsOK  bool // entries were read
+	gone    bool // /proc knows no such process
+}
+
+// readProcFiles reads the maps of process pid, and its name if comm, from
+// /proc. It must run without s.mu: a read of procfs may sleep.
+func (s *Symbolizer) readProcFiles(pid uint32, comm bool) procData {
 	if s.opts.Offline != nil {
 		// A recorded pid is no process of this machine.
-		p.gone = true
-		return p
+		return procData{gone: true}
 	}
+	var d procData
 	dir := filepath.Join(s.procDir, strconv.FormatUint(uint64(pid), 10))
-	if comm, err := os.ReadFile(filepath.Join(dir, "comm")); err == nil {
-		p.comm = s.intern(bytes.TrimSuffix(comm, []byte("\n")))
+	if comm {
+		if c, err := os.ReadFile(filepath.Join(dir, "comm")); err == nil {
+			d.comm = bytes.TrimSuffix(c, []byte("\n"))
+		}
 	}
-	s.readMapsLocked(pid, p, dir)
-	return p
-}
-
-// readMapsLocked replaces p's mappings with those of /proc/PID/maps.
-func (s *Symbolizer) readMapsLocked(pid uint32, p *process, dir string) {
-	p.lastRead = time.Now()
 	f, err := os.Open(filepath.Join(dir, "maps"))
 	if err != nil {
-		p.gone = os.IsNotExist(err)
-		return
+		d.gone = os.IsNotExist(err)
+		return d
 	}
 	defer f.Close()
-	entries, _, err := parseMaps(bufio.NewReader(f))
-	if err != nil {
+	if d.entries, _, err = parseMaps(bufio.NewReader(f)); err == nil {
+		d.mapsOK = true
+	}
+	return d
+}
+
+// installProcLocked gives p what /proc said, d, under what the records
+// handled while it was read said since: the mappings they added go over
+// the ones read, an exec makes the read ones stale, a COMM record's name
+// stands.
+func (s *Symbolizer) installProcLocked(pid uint32, p *process, d procData) {
+	rec, execed, commSet := p.recorded, p.execed, p.commSet
+	p.reading, p.recorded, p.execed, p.commSet = false, nil, false, false
+	p.lastRead = time.Now()
+	if d.comm != nil && !commSet && !execed {
+		p.comm = s.intern(d.comm)
+	}
+	if execed {
+		return
+	}
+	if !d.mapsOK {
+		p.gone = d.gone && len(rec) == 0
 		return
 	}
 	var maps []*userMap
-	for _, e := range entries {
+	for _, e := range d.entries {
 		if !e.exec {
 			continue
 		}
@@ -234,6 +274,9 @@ func (s *Symbolizer) readMapsLocked(pid uint32, p *process, dir string) {
 		}
 		obj := s.objectLocked(key, path, pid, e.start, e.limit)
 		maps = insertMap(maps, newUserMap(e.start, e.limit, e.offset, obj, ""))
+	}
+	for _, m := range rec {
+		maps = insertMap(maps, m)
 	}
 	p.maps, p.mapsShared = maps, false
 }
@@ -259,17 +302,39 @@ func (s *Symbolizer) objectLocked(key objKey, path string, pid uint32, start, li
 }
 
 // procLocked returns the process pid, read from /proc on first sight; nil
-// if it is not tracked.
+// if it is not tracked or the Symbolizer closed. s.mu is released while
+// /proc is read, so that lookups of other processes, and records, do not
+// wait for it; a lookup of the same process waits for the first one's
+// read. Records handled meanwhile go to the process as it is known so far.
 func (s *Symbolizer) procLocked(pid uint32) *process {
-	if p := s.procs[pid]; p != nil {
+	for {
+		p := s.procs[pid]
+		if p != nil && p.loading == nil {
+			return p
+		}
+		if p != nil {
+			ch := p.loading
+			s.mu.Unlock()
+			<-ch
+			s.mu.Lock()
+			continue
+		}
+		if s.closed || !s.tracked(pid) {
+			return nil
+		}
+		p = &process{loading: make(chan struct{}), reading: true, touched: max(s.recTime, s.sampleTime.Load())}
+		s.procs[pid] = p
+		s.mu.Unlock()
+		d := s.procRead(pid, true)
+		s.mu.Lock()
+		s.installProcLocked(pid, p, d)
+		close(p.loading)
+		p.loading = nil
+		if s.closed {
+			return nil
+		}
 		return p
 	}
-	if s.closed || !s.tracked(pid) {
-		return nil
-	}
-	p := s.readProcessLocked(pid)
-	s.procs[pid] = p
-	return p
 }
 
 // User resolves a user-space address of process pid at a sample's time:
@@ -308,8 +373,17 @@ func (s *Symbolizer) userLocked(pid uint32, addr uint64) (fr Frame, dw *dwarfTab
 	p.hit = true
 	p.touched = max(p.touched, s.sampleTime.Load())
 	m := p.find(addr)
-	if m == nil && !p.exited && !p.gone && sinceRead(p) >= refreshInterval {
-		s.readMapsLocked(pid, p, filepath.Join(s.procDir, strconv.FormatUint(uint64(pid), 10)))
+	if m == nil && !p.exited && !p.gone && !p.reading && sinceRead(p) >= refreshInterval {
+		// Read the maps again, without s.mu; lookups meanwhile use
+		// the mappings known.
+		p.reading = true
+		s.mu.Unlock()
+		d := s.procRead(pid, false)
+		s.mu.Lock()
+		s.installProcLocked(pid, p, d)
+		if s.closed {
+			return Frame{Kind: KindUser, Addr: addr, Func: unknownFunc}, nil, 0, false
+		}
 		m = p.find(addr)
 	}
 	if m == nil {
@@ -375,10 +449,22 @@ func (s *Symbolizer) loadObjectLocked(o *object) {
 		return
 	}
 	if o.special {
-		o.loaded = true
 		if o.path == "[vdso]" && (s.opts.Offline == nil || s.opts.Offline.KernelSymbols) {
-			o.syms = s.vdsoLocked()
+			if !s.vdsoLoaded {
+				done := make(chan struct{})
+				o.loading = done
+				s.mu.Unlock()
+				syms := readVDSO()
+				s.mu.Lock()
+				o.loading = nil
+				close(done)
+				if !s.vdsoLoaded {
+					s.vdso, s.vdsoLoaded = syms, true
+				}
+			}
+			o.syms = s.vdso
 		}
+		o.loaded = true
 		return
 	}
 	var paths []string
@@ -465,13 +551,10 @@ func (s *Symbolizer) offlineBuildID(o *object) string {
 	return s.opts.Offline.BuildIDs[o.path]
 }
 
-// vdsoLocked reads the symbols of the vDSO: the kernel maps the same one
-// into every process, so this process's copy serves for all.
-func (s *Symbolizer) vdsoLocked() *objSyms {
-	if s.vdsoLoaded {
-		return s.vdso
-	}
-	s.vdsoLoaded = true
+// readVDSO reads the symbols of the vDSO from this process's memory: the
+// kernel maps the same one into every process, so this process's copy
+// serves for all. It runs without s.mu.
+func readVDSO() *objSyms {
 	data, err := os.ReadFile("/proc/self/maps")
 	if err != nil {
 		return nil
@@ -490,10 +573,11 @@ func (s *Symbolizer) vdsoLocked() *objSyms {
 		if _, err := mem.ReadAt(img, int64(e.start)); err != nil {
 			return nil
 		}
-		if syms, err := loadELF(bytes.NewReader(img), nil); err == nil {
-			s.vdso = syms
+		syms, err := loadELF(bytes.NewReader(img), nil)
+		if err != nil {
+			return nil
 		}
-		return s.vdso
+		return syms
 	}
 	return nil
 }
@@ -529,8 +613,9 @@ func (s *Symbolizer) handleMmap2(r *sampler.Mmap2) {
 	if p == nil {
 		// Unknown so far: /proc has its other mappings, if it still
 		// runs.
-		p = s.readProcessLocked(r.PID)
-		s.procs[r.PID] = p
+		if p = s.procLocked(r.PID); p == nil {
+			return
+		}
 	}
 	path := s.intern([]byte(r.Filename))
 	var key objKey
@@ -546,8 +631,12 @@ func (s *Symbolizer) handleMmap2(r *sampler.Mmap2) {
 	}
 	obj := s.objectLocked(key, path, r.PID, r.Addr, r.Addr+r.Len)
 	obj.buildID = buildID
+	m := newUserMap(r.Addr, r.Addr+r.Len, r.PgOff, obj, buildID)
 	p.ownMaps()
-	p.maps = insertMap(p.maps, newUserMap(r.Addr, r.Addr+r.Len, r.PgOff, obj, buildID))
+	p.maps = insertMap(p.maps, m)
+	if p.reading {
+		p.recorded = append(p.recorded, m)
+	}
 	p.gone, p.exited = false, false
 	p.touched = max(p.touched, r.Time)
 }
@@ -569,11 +658,17 @@ func (s *Symbolizer) handleComm(r *sampler.Comm) {
 		p = &process{lastRead: time.Now()}
 		s.procs[r.PID] = p
 	case p == nil:
-		p = s.procLocked(r.PID)
+		if p = s.procLocked(r.PID); p == nil {
+			return
+		}
 	case r.Exec:
 		p.maps, p.mapsShared = nil, false
+		if p.reading {
+			p.execed, p.recorded = true, nil
+		}
 	}
 	p.comm = s.intern([]byte(r.Comm))
+	p.commSet = p.reading
 	p.gone, p.exited = false, false
 	p.touched = max(p.touched, r.Time)
 }
@@ -592,7 +687,7 @@ func (s *Symbolizer) handleFork(r *sampler.Fork) {
 		s.filter[r.PID] = true
 	}
 	parent := s.procs[r.PPID]
-	if parent == nil {
+	if parent == nil || parent.loading != nil {
 		delete(s.procs, r.PID) // read from /proc on first sight
 		return
 	}

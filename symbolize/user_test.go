@@ -434,7 +434,7 @@ func TestUserVDSO(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	syms := s.vdsoLocked()
+	syms := readVDSO()
 	if syms == nil || len(syms.addrs) == 0 {
 		t.Fatal("no vDSO symbols")
 	}
