@@ -423,13 +423,13 @@ func (g *bpfGroup) at(time uint64) (*bpfRange, uint64) {
 	// Else the one that ended last of those registered before time, or
 	// the first registered after it, whichever is nearer (the later one
 	// on ties).
-	var best *bpfRange
+	best, next := around(g.ranges, time)
 	var bestD uint64
-	if best = endedLast(g.ranges, time); best != nil {
+	if best != nil {
 		bestD = best.distance(time)
 	}
-	if r := firstAfter(g.ranges, time); r != nil && (best == nil || r.distance(time) <= bestD) {
-		best, bestD = r, r.distance(time)
+	if next != nil && (best == nil || next.distance(time) <= bestD) {
+		best, bestD = next, next.distance(time)
 	}
 	return best, bestD
 }
@@ -453,12 +453,14 @@ func holding(n *pnode[bpfRange, lastEnded], time uint64) *bpfRange {
 	return nil
 }
 
-// endedLast returns, of the images of n registered at or before time, the
-// one that ended last (the later one on ties).
-func endedLast(n *pnode[bpfRange, lastEnded], time uint64) *bpfRange {
+// around returns, of the images of n registered at or before time, the
+// one that ended last (the later one on ties), and the first image
+// registered after time: both lie along the one path down to time.
+func around(n *pnode[bpfRange, lastEnded], time uint64) (ended, next *bpfRange) {
 	var m lastEnded
 	for n != nil {
 		if n.key.a > time {
+			next = &n.val
 			n = n.left
 			continue
 		}
@@ -468,21 +470,7 @@ func endedLast(n *pnode[bpfRange, lastEnded], time uint64) *bpfRange {
 		}
 		n = n.right
 	}
-	return m.r
-}
-
-// firstAfter returns the first image of n registered after time.
-func firstAfter(n *pnode[bpfRange, lastEnded], time uint64) *bpfRange {
-	var r *bpfRange
-	for n != nil {
-		if n.key.a > time {
-			r = &n.val
-			n = n.left
-		} else {
-			n = n.right
-		}
-	}
-	return r
+	return m.r, next
 }
 
 // distance is how far time lies outside the range's interval. At time 0
