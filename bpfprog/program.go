@@ -1,6 +1,8 @@
 // Package bpfprog lists the BPF programs loaded in the kernel with their
 // facts (type, names, tag, sizes, maps, JIT symbols, attach points, owning
-// processes) and samples their run-time statistics.
+// processes) and samples their run-time statistics. It is bpfprof's one
+// reader of program info: ReadDetail reads one program's code, JIT images
+// and BTF func and line info for symbolize and annotate.
 //
 // Reading other programs needs CAP_SYS_ADMIN: the kernel refuses
 // BPF_PROG_GET_NEXT_ID and BPF_PROG_GET_FD_BY_ID to CAP_BPF alone. Errors
