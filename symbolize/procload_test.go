@@ -271,3 +271,48 @@ func (l *latencies) report(b *testing.B) {
 	b.ReportMetric(us(l.worst), "worst-µs")
 	b.ReportMetric(float64(l.n)/float64(b.N), "lookups/run")
 }
+
+// TestProcRereadWithoutLock: the re-read of a known process's maps, for
+// an address in none of them, runs without the lock; lookups of the same
+// process meanwhile use the mappings known, and the mappings read come in
+// after it.
+func TestProcRereadWithoutLock(t *testing.T) {
+	lib := abs(t, "testdata/libtiny.so")
+	dir := fakeProc(t)
+	line := fmt.Sprintf("7f0000001000-7f0000002000 r-xp 00001000 fd:01 11 %s\n", lib)
+	fakeProcess(t, dir, 400, "p", line)
+	s, err := newSymbolizer(Options{ProcDir: dir, PIDs: []int{400}}, &fakeProgs{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	want := s.User(400, 0x7f0000001004, 0)
+	// A library mapped since, its record lost.
+	fakeProcess(t, dir, 400, "p", line+fmt.Sprintf("7e0000001000-7e0000002000 r-xp 00001000 fd:01 11 %s\n", lib))
+	s.mu.Lock()
+	s.procs[400].lastRead = time.Now().Add(-2 * refreshInterval)
+	s.mu.Unlock()
+	entered, proceed := make(chan struct{}), make(chan struct{})
+	read := s.procRead
+	s.procRead = func(pid uint32, comm bool) procData {
+		close(entered)
+		<-proceed
+		return read(pid, comm)
+	}
+	done := make(chan Frame, 1)
+	go func() { done <- s.User(400, 0x7e0000001004, 0) }()
+	<-entered
+	if !s.mu.TryLock() {
+		close(proceed)
+		<-done
+		t.Fatal("the lock is held while the maps are read again")
+	}
+	s.mu.Unlock()
+	if got := s.User(400, 0x7f0000001004, 0); got.Func != want.Func {
+		t.Errorf("known mapping during the re-read: %+v", got)
+	}
+	close(proceed)
+	if got := <-done; got.Func != want.Func {
+		t.Errorf("after the re-read: %+v, want %s", got, want.Func)
+	}
+}

@@ -327,12 +327,12 @@ func (s *Symbolizer) procLocked(pid uint32) *process {
 		s.mu.Unlock()
 		d := s.procRead(pid, true)
 		s.mu.Lock()
-		s.installProcLocked(pid, p, d)
 		close(p.loading)
 		p.loading = nil
 		if s.closed {
 			return nil
 		}
+		s.installProcLocked(pid, p, d)
 		return p
 	}
 }
@@ -380,10 +380,10 @@ func (s *Symbolizer) userLocked(pid uint32, addr uint64) (fr Frame, dw *dwarfTab
 		s.mu.Unlock()
 		d := s.procRead(pid, false)
 		s.mu.Lock()
-		s.installProcLocked(pid, p, d)
 		if s.closed {
 			return Frame{Kind: KindUser, Addr: addr, Func: unknownFunc}, nil, 0, false
 		}
+		s.installProcLocked(pid, p, d)
 		m = p.find(addr)
 	}
 	if m == nil {
