@@ -33,9 +33,9 @@ type CaptureOptions struct {
 	// its immediate.
 	Kernel   KernelSymbols
 	CallBase uint64
-	// KernelBTF is the kernel's BTF (btf.LoadKernelSpec), to name the
-	// kfuncs the program calls.
-	KernelBTF *btf.Spec
+	// KernelTypeName names a type of the kernel's BTF (vmlinux) by ID, to
+	// name the kfuncs the program calls (bpfprog.KernelTypeName does).
+	KernelTypeName func(id uint32) (string, bool)
 }
 
 // FromDetail captures what a listing of the program needs from the detail
@@ -80,8 +80,8 @@ func FromDetail(d *bpfprog.Detail, opts CaptureOptions) (*Program, error) {
 	if opts.Kernel != nil && opts.CallBase != 0 {
 		p.Calls = helperCalls(p.Xlated, opts.Kernel, opts.CallBase)
 	}
-	if opts.KernelBTF != nil {
-		p.Kfuncs = kfuncCalls(p.Xlated, opts.KernelBTF)
+	if opts.KernelTypeName != nil {
+		p.Kfuncs = kfuncCalls(p.Xlated, opts.KernelTypeName)
 	}
 	return p, nil
 }
@@ -91,7 +91,7 @@ const insnSize = 8
 
 // kfuncCalls names the kfuncs that xlated code calls from the kernel's
 // BTF. A call with a non-zero offset goes to a module's BTF: left out.
-func kfuncCalls(xlated []byte, spec *btf.Spec) map[int32]string {
+func kfuncCalls(xlated []byte, typeName func(uint32) (string, bool)) map[int32]string {
 	calls := map[int32]string{}
 	for i := 0; i+8 <= len(xlated); i += 8 {
 		ins := rawInstruction(xlated[i : i+8])
@@ -102,10 +102,8 @@ func kfuncCalls(xlated []byte, spec *btf.Spec) map[int32]string {
 		if _, done := calls[imm]; done || imm <= 0 {
 			continue
 		}
-		if t, err := spec.TypeByID(btf.TypeID(imm)); err == nil {
-			if fn, ok := t.(*btf.Func); ok {
-				calls[imm] = fn.Name
-			}
+		if name, ok := typeName(uint32(imm)); ok {
+			calls[imm] = name
 		}
 	}
 	if len(calls) == 0 {

@@ -157,7 +157,13 @@ func TestKfuncCalls(t *testing.T) {
 		t.Fatal(err)
 	}
 	xl := append(raw(0x85, 0, 2, 0, int32(id)), raw(0x85, 0, 2, 1, int32(id))...)
-	got := kfuncCalls(xl, spec)
+	got := kfuncCalls(xl, func(id uint32) (string, bool) {
+		t, err := spec.TypeByID(btf.TypeID(id))
+		if err != nil {
+			return "", false
+		}
+		return t.TypeName(), true
+	})
 	if len(got) != 1 || got[int32(id)] != want {
 		t.Errorf("kfuncs %v, want %d: %s", got, id, want)
 	}

@@ -26,7 +26,8 @@ type KernelSymbols interface {
 // Capture reads what a listing of BPF program id needs and keeps it as
 // plain values, so that it can be shown after the program unloads: its
 // xlated instructions, JIT image, BTF func and line info, the names of its
-// maps, and (with ks) the names of the helpers it calls. Requires
+// maps, the kfuncs it calls, and (with ks) the names of the helpers it
+// calls. Requires
 // CAP_SYS_ADMIN; JIT addresses also need kptr_restrict to allow them. A
 // program that is not loaded fails with an error matching errs.ErrNotFound,
 // a missing privilege with one matching errs.ErrPermission.
@@ -35,7 +36,7 @@ func Capture(id uint32, ks KernelSymbols) (*annotate.Program, error) {
 	if err != nil {
 		return nil, progError(id, err)
 	}
-	opts := annotate.CaptureOptions{MapNames: map[uint32]string{}}
+	opts := annotate.CaptureOptions{MapNames: map[uint32]string{}, KernelTypeName: bpfprog.KernelTypeName}
 	for _, mid := range d.MapIDs {
 		if m, err := ebpf.NewMapFromID(ebpf.MapID(mid)); err == nil {
 			if mi, err := m.Info(); err == nil {
