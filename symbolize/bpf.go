@@ -301,10 +301,12 @@ type bpfGroup struct {
 	ranges *pnode[bpfRange, lastEnded]
 }
 
-// lastEnded is an image of a group, with its key there.
+// lastEnded is an image of a group, with its key there and its until (a
+// copy, so that a search reads it without following r).
 type lastEnded struct {
-	r   *bpfRange
-	key pkey
+	r     *bpfRange
+	until uint64
+	key   pkey
 }
 
 // later returns the one of a and b that ended last; on ties, the one
@@ -315,8 +317,8 @@ func (a lastEnded) later(b lastEnded) lastEnded {
 		return b
 	case b.r == nil:
 		return a
-	case a.r.until != b.r.until:
-		if a.r.until > b.r.until {
+	case a.until != b.until:
+		if a.until > b.until {
 			return a
 		}
 		return b
@@ -340,7 +342,7 @@ func groupsSum(n *pnode[*bpfGroup, uint64]) uint64 {
 
 // rangesSum summarizes a subtree of a group by the image that ended last.
 func rangesSum(n *pnode[bpfRange, lastEnded]) lastEnded {
-	m := lastEnded{&n.val, n.key}
+	m := lastEnded{&n.val, n.val.until, n.key}
 	if n.left != nil {
 		m = m.later(n.left.sum)
 	}
@@ -437,7 +439,7 @@ func (g *bpfGroup) at(time uint64) (*bpfRange, uint64) {
 // holding returns the last image of n registered at or before time that
 // had not ended by then.
 func holding(n *pnode[bpfRange, lastEnded], time uint64) *bpfRange {
-	for n != nil && n.sum.r.until > time {
+	for n != nil && n.sum.until > time {
 		if n.key.a > time {
 			n = n.left
 			continue
@@ -464,7 +466,7 @@ func around(n *pnode[bpfRange, lastEnded], time uint64) (ended, next *bpfRange) 
 			n = n.left
 			continue
 		}
-		m = m.later(lastEnded{&n.val, n.key})
+		m = m.later(lastEnded{&n.val, n.val.until, n.key})
 		if n.left != nil {
 			m = m.later(n.left.sum)
 		}
