@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"math/bits"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -80,7 +81,7 @@ func TestConvertPerfRecord(t *testing.T) {
 	// samples, those of the workload's process: other test binaries drive
 	// copies of the same programs (same tag and name) at the same time.
 	ours := bpfShares(t, prof, "workload")
-	theirs := perfShares(t, perf, clearStrayBuildIDs(t, data), "workload")
+	theirs := perfShares(t, perf, perfReadable(t, data), "workload")
 	compared := 0
 	for sym, want := range theirs {
 		if !strings.Contains(sym, "bpfprof_") {
@@ -192,27 +193,46 @@ func perfShares(t *testing.T, perf, data, comm string) map[string]float64 {
 	return by
 }
 
-// clearStrayBuildIDs writes a copy of a perf.data file whose MMAP2 records
-// do not claim a build ID. The kernel leaks PERF_RECORD_MISC_MMAP_BUILD_ID
-// from a listener that asked for build IDs (bpfprof's sampler, in tests
-// running meanwhile) into perf's records, which hold device and inode
-// numbers instead; perf 6.1 then overflows a buffer and aborts. bpfprof's
-// reader clears the flag the same way (perfdata.Stats.FixedMmaps).
-func clearStrayBuildIDs(t *testing.T, path string) string {
+// perfReadable writes a copy of a perf.data file that perf 6.1 reads right
+// while other samplers ran during the recording (bpfprof's, in tests
+// running meanwhile), mending two kernel leaks as bpfprof's reader does:
+//   - MMAP2 records claim a build ID (PERF_RECORD_MISC_MMAP_BUILD_ID, from a
+//     listener that asked for build IDs) but hold device and inode numbers;
+//     perf then overflows a buffer and aborts, or reads the mappings wrong
+//     (perfdata.Stats.FixedMmaps). The flag is cleared.
+//   - KSYMBOL and BPF_EVENT records carry stale bytes after their
+//     sample_id (the kernel adds each listener's id_header_size to a shared
+//     header; see sampler's Decoder.idStart). perf reads the sample_id from
+//     the record's end, so a program's load and unload get time 0 and perf
+//     leaves its samples unnamed. The real sample_id is copied to the end.
+func perfReadable(t *testing.T, path string) string {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	idSize := sampleIDSize(t, path)
 	le := binary.NativeEndian
 	off, size := le.Uint64(b[40:]), le.Uint64(b[48:])
 	for p := off; p+8 <= off+size && p+8 <= uint64(len(b)); {
 		typ, misc, n := le.Uint32(b[p:]), le.Uint16(b[p+4:]), le.Uint16(b[p+6:])
-		if typ == unix.PERF_RECORD_MMAP2 {
-			le.PutUint16(b[p+4:], misc&^unix.PERF_RECORD_MISC_MMAP_BUILD_ID)
-		}
-		if n < 8 {
+		if n < 8 || p+uint64(n) > uint64(len(b)) {
 			t.Fatalf("%s: record of %d bytes at %d", path, n, p)
+		}
+		rec := b[p : p+uint64(n)]
+		start := -1
+		switch typ {
+		case unix.PERF_RECORD_MMAP2:
+			le.PutUint16(rec[4:], misc&^unix.PERF_RECORD_MISC_MMAP_BUILD_ID)
+		case unix.PERF_RECORD_KSYMBOL: // addr, len, ksym_type, flags, name
+			if nul := bytes.IndexByte(rec[min(24, len(rec)):], 0); nul >= 0 {
+				start = 24 + (nul+8)&^7
+			}
+		case unix.PERF_RECORD_BPF_EVENT: // type, flags, id, tag
+			start = 24
+		}
+		if start >= 0 && start+idSize < len(rec) {
+			copy(rec[len(rec)-idSize:], rec[start:start+idSize])
 		}
 		p += uint64(n)
 	}
@@ -221,4 +241,33 @@ func clearStrayBuildIDs(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// sampleIDSize returns the size of the sample_id that ends the side-band
+// records of a perf.data file whose events all carry the same one.
+func sampleIDSize(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rd, err := perfdata.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const idBits = unix.PERF_SAMPLE_TID | unix.PERF_SAMPLE_TIME | unix.PERF_SAMPLE_ID |
+		unix.PERF_SAMPLE_STREAM_ID | unix.PERF_SAMPLE_CPU | unix.PERF_SAMPLE_IDENTIFIER
+	size := -1
+	for _, ev := range rd.Header().Events {
+		n := 8 * bits.OnesCount64(ev.Attr.Sample_type&idBits)
+		if size >= 0 && n != size {
+			t.Fatalf("%s: events with sample_ids of %d and %d bytes", path, size, n)
+		}
+		size = n
+	}
+	if size < 0 {
+		t.Fatalf("%s: no events", path)
+	}
+	return size
 }

@@ -63,8 +63,11 @@ func TestSymbolsMatchPerfReport(t *testing.T) {
 		// perf reads a copy without the build-ID flag that the kernel
 		// leaks into its MMAP2 records from other tests' samplers: on
 		// those perf 6.1 aborts, or reads the mappings wrong and names
-		// libc's memset samples after ld.so's handle_amd.
-		cmd := exec.Command("perf", "report", "-i", clearStrayBuildIDs(t, data), "--pid", string(m[1]), "--sort", "sym", "--stdio",
+		// libc's memset samples after ld.so's handle_amd. Sorted by pid
+		// too: by sym alone perf merges every process's samples of a
+		// symbol (libc's memmove, say) into one entry, which --pid then
+		// keeps or drops whole by the process that made it first.
+		cmd := exec.Command("perf", "report", "-i", perfReadable(t, data), "--pid", string(m[1]), "--sort", "pid,sym", "--stdio",
 			"--no-children", "-g", "none", "--percentage", "relative")
 		cmd.Stderr = &stderr
 		if report, err = cmd.Output(); err == nil {
@@ -135,8 +138,9 @@ func rank(m map[string]float64) []string {
 	return keys
 }
 
-// perfReportLine is a line of perf report --sort sym: "  2.53%  [.] name".
-var perfReportLine = regexp.MustCompile(`^\s*([0-9.]+)%\s+\[([.kgu])\]\s+(.+?)\s*$`)
+// perfReportLine is a line of perf report --sort sym, or pid,sym:
+// "  2.53%  [.] name", "  2.53%  1234:comm  [.] name".
+var perfReportLine = regexp.MustCompile(`^\s*([0-9.]+)%\s+(?:\d+:\S*\s+)?\[([.kgu])\]\s+(.+?)\s*$`)
 
 // parsePerfReport returns the percentage of each symbol, and the symbols
 // in the report's order; with user, only user-space symbols ([.]), their
