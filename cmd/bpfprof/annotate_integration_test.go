@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -323,14 +324,18 @@ func TestAnnotateInterrupt(t *testing.T) {
 	testutil.RequireRoot(t, "perf events and BPF programs")
 	_, id := progtest.Load(t, testprogs.Hot)
 	var stdout, stderr bytes.Buffer
-	done := make(chan int)
-	go func() { done <- run([]string{"annotate", "-d", "10m", strconv.Itoa(int(id))}, &stdout, &stderr) }()
-	waitSampling(t, os.Getpid(), nil)
+	var code int
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		code = run([]string{"annotate", "-d", "10m", strconv.Itoa(int(id))}, &stdout, &stderr)
+	}()
+	waitSampling(t, os.Getpid(), done, func() string { return fmt.Sprintf("exit %d: %s", code, stderr.String()) })
 	if err := unix.Kill(os.Getpid(), unix.SIGINT); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case code := <-done:
+	case <-done:
 		if code != 0 || !strings.HasPrefix(stdout.String(), "program "+strconv.Itoa(int(id))+" ") {
 			t.Errorf("exit %d after SIGINT; stdout %q, stderr %q", code, stdout.String(), stderr.String())
 		}

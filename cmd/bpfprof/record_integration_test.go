@@ -98,7 +98,7 @@ func whileSampling(t *testing.T, cmd func(ctx context.Context) error, during fun
 		err = cmd(ctx)
 	}()
 	defer func() { cancel(); <-done }()
-	waitSampling(t, os.Getpid(), done)
+	waitSampling(t, os.Getpid(), done, func() string { return fmt.Sprint(err) })
 	during(done)
 	select {
 	case <-done:
@@ -116,8 +116,9 @@ func whileSampling(t *testing.T, cmd func(ctx context.Context) error, during fun
 
 // waitSampling waits until process pid has its perf events open, a
 // side-band and a sampling event per CPU: the recording has started. It
-// fails the test if that does not happen while the process lives.
-func waitSampling(t *testing.T, pid int, exited <-chan struct{}) {
+// fails the test if that does not happen while the process lives; if the
+// recording ended (exited is closed), with what said says it said then.
+func waitSampling(t *testing.T, pid int, exited <-chan struct{}, said func() string) {
 	t.Helper()
 	want := 2 * onlineCPUCount(t)
 	deadline := time.After(2 * time.Minute) // a hang, not a measurement
@@ -127,7 +128,7 @@ func waitSampling(t *testing.T, pid int, exited <-chan struct{}) {
 		}
 		select {
 		case <-exited:
-			t.Fatal("the recording ended before it started sampling")
+			t.Fatalf("the recording ended before it started sampling: %s", said())
 		case <-deadline:
 			t.Fatalf("process %d never opened its %d perf events", pid, want)
 		case <-time.After(20 * time.Millisecond):
@@ -619,7 +620,7 @@ func TestRecordPIDExits(t *testing.T) {
 		defer close(done)
 		code = run([]string{"record", "-p", strconv.Itoa(target.Process.Pid), "-F", "999", "-o", path}, &bytes.Buffer{}, &stderr)
 	}()
-	waitSampling(t, os.Getpid(), done)
+	waitSampling(t, os.Getpid(), done, func() string { return fmt.Sprintf("exit %d: %s", code, stderr.String()) })
 	stdin.Close()
 	target.Wait()
 	select {
@@ -790,7 +791,7 @@ func TestRecordInterrupt(t *testing.T) {
 			exited := make(chan struct{})
 			var waitErr error
 			go func() { waitErr = cmd.Wait(); close(exited) }()
-			waitSampling(t, cmd.Process.Pid, exited)
+			waitSampling(t, cmd.Process.Pid, exited, func() string { return fmt.Sprintf("%v: %s", waitErr, stderr.String()) })
 			// The signal comes once the kernel has sampled the program
 			// ~200 times, not after a fixed time.
 			progtest.RunFor(t, prog, 200*time.Millisecond)
@@ -831,7 +832,7 @@ func TestRecordHangupCommand(t *testing.T) {
 	exited := make(chan struct{})
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(exited) }()
-	waitSampling(t, cmd.Process.Pid, exited)
+	waitSampling(t, cmd.Process.Pid, exited, func() string { return fmt.Sprintf("%v: %s", waitErr, stderr.String()) })
 	children := childrenOf(cmd.Process.Pid)
 	if len(children) != 1 {
 		t.Fatalf("bpfprof has children %v, want the command", children)
