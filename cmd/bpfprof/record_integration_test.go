@@ -135,7 +135,12 @@ func waitSampling(t *testing.T, pid int, exited <-chan struct{}, said func() str
 		case <-exited:
 			t.Fatalf("the recording ended before it started sampling: %s", said())
 		case <-deadline:
-			t.Fatalf("process %d never opened its %d perf events", pid, want)
+			if pid == os.Getpid() {
+				// Where the command run in this process stands.
+				buf := make([]byte, 1<<20)
+				t.Logf("goroutines:\n%s", buf[:runtime.Stack(buf, true)])
+			}
+			t.Fatalf("process %d has %d of its %d perf events open", pid, perfEventFDs(pid), want)
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
