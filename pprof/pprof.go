@@ -340,8 +340,8 @@ type funcKey struct {
 type mappingInfo struct {
 	m *profile.Mapping
 	// samples ranks the mapping; symbolized says whether all of its frames
-	// have a function, file and line; lines whether they all have a file
-	// and line.
+	// have a function and what their binary tells of their lines and
+	// inlined calls; lines whether they all have a file and line.
 	samples    uint64
 	kind       symbolize.Kind
 	symbolized bool
@@ -388,8 +388,14 @@ func (b *builder) addMappings(snap *aggregate.Snapshot) {
 		}
 		mi.samples += weight[i]
 		// pprof refines a user mapping unless told that every location
-		// has its functions, files, lines and inlined calls.
-		if !hasFunc(f) || f.File == "" || f.Line == 0 || !f.InlineKnown {
+		// has its functions, files, lines and inlined calls. A frame
+		// whose line and inline tables were read (InlineKnown) has all
+		// its binary gives, even without a line: a Go pclntab has none
+		// for the byte before the signal return trampoline, the caller
+		// of every sample in a signal handler. Left unflagged for that,
+		// the mapping would be symbolized again by pprof, which gives Go
+		// code no inlined calls.
+		if !hasFunc(f) || !f.InlineKnown {
 			mi.symbolized = false
 		}
 		if f.File == "" || f.Line == 0 {
@@ -461,7 +467,8 @@ func adjacent(m1, m2 *profile.Mapping) bool {
 
 // setMappingFlags says which mappings pprof need not symbolize again: the
 // kernel's and BPF programs' (it cannot: their code is not in a file), and
-// user mappings whose every frame has a function, file and line. Others are
+// user mappings whose every frame has a function, and its lines and inlined
+// calls as far as the binary has them. Others are
 // left unflagged so pprof refines them from the binary if it finds it, and
 // keeps our names if it does not.
 func (b *builder) setMappingFlags() {

@@ -291,6 +291,50 @@ func TestInlineUnknown(t *testing.T) {
 	}
 }
 
+// TestInlineKnownWithoutLine: a frame whose binary has no source position
+// for its address (in a Go binary, the byte before the signal return
+// trampoline that a sample in a signal handler has for its caller) leaves
+// the mapping flagged: pprof would otherwise symbolize the whole mapping
+// again, without the inlined calls of every other location.
+func TestInlineKnownWithoutLine(t *testing.T) {
+	res := aggregatetest.NewResolver()
+	for _, im := range res.Images[aggregatetest.DriverPID] {
+		for i := range im.Syms {
+			if s := &im.Syms[i]; s.Name == "syscall.Syscall6" {
+				s.File, s.Line, s.NoLine = "", 0, true
+			}
+		}
+	}
+	a, err := aggregate.New(aggregate.Options{CallGraph: true, Resolver: res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range aggregatetest.Records() {
+		a.HandleRecord(r)
+	}
+	p, err := pprof.Build(a.Snapshot(), fixtureMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, m := range p.Mapping {
+		if m.File == "/usr/local/bin/driver" {
+			found = true
+			if !m.HasFunctions || !m.HasInlineFrames {
+				t.Errorf("driver mapping left for pprof to symbolize again: %+v", m)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no driver mapping")
+	}
+	for _, l := range p.Location {
+		if l.Address == aggregatetest.DriverStart+0x3010 && (len(l.Line) != 1 || l.Line[0].Function.Name != "syscall.Syscall6" || l.Line[0].Line != 0) {
+			t.Errorf("location without a line: %+v", l.Line)
+		}
+	}
+}
+
 func TestRoundTrip(t *testing.T) {
 	for _, opts := range []aggregate.Options{{CallGraph: true}, {CallGraph: true, BPFOnly: true}, {}} {
 		meta := fixtureMeta()

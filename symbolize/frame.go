@@ -41,7 +41,9 @@ type Frame struct {
 	// InlineKnown says the symbolizer read the inline information of
 	// Addr's code (a Go pclntab's inline tree): Inlined is then the whole
 	// chain. False for ELF symbols without it and for stripped Go
-	// binaries, whose inlined calls then show as their caller.
+	// binaries, whose inlined calls then show as their caller. A frame
+	// with InlineKnown and no File is code its binary gives no source
+	// position (in a Go binary, padding between assembly functions).
 	InlineKnown bool
 	// Source is the text of the source line BTF carries, for BPF frames.
 	Source string

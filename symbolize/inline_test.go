@@ -171,3 +171,37 @@ func TestGoInlineRuntime(t *testing.T) {
 	}
 	t.Logf("%d pcs, %d in inlined code, %d with a wrapper left out", checked, inlined, elided)
 }
+
+// TestGoInlineKnownEverywhere: every pc of this binary's Go functions, the
+// first and the last byte of each (padding included, where a sample in a
+// signal handler has its caller), resolves with a name and known inlining,
+// line or not; pprof flags a mapping symbolized only when all of its
+// frames do.
+func TestGoInlineKnownEverywhere(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := loadELFFile(t, exe)
+	g := o.gotab
+	if g == nil {
+		t.Fatal("no Go table")
+	}
+	noLine := 0
+	for i := range g.funcs {
+		if g.funcName(i) == "" {
+			continue
+		}
+		for _, pc := range []uint64{g.funcEntry(i), g.start + uint64(g.entries[i+1]) - 1} {
+			var fr Frame
+			named, _ := o.resolve(&fr, pc)
+			if !named || !fr.InlineKnown {
+				t.Fatalf("%#x in %s: named %v, inlining known %v", pc, g.funcName(i), named, fr.InlineKnown)
+			}
+			if fr.Line == 0 {
+				noLine++
+			}
+		}
+	}
+	t.Logf("%d functions, %d of their first and last bytes without a line", len(g.funcs), noLine)
+}

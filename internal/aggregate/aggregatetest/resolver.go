@@ -26,6 +26,11 @@ type Sym struct {
 	// known unless InlineUnknown, as in a stripped Go binary).
 	Inlined       []symbolize.Line
 	InlineUnknown bool
+	// NoLine says the binary's tables were read for the function but
+	// give its code no source position, as a Go pclntab gives none to
+	// the bytes between some assembly functions: no File, yet its
+	// inlining is known.
+	NoLine bool
 }
 
 // LineAt is one row of a BPF program's JIT line table: code from Addr up to
@@ -110,7 +115,7 @@ func (r *Resolver) User(pid uint32, addr, time uint64) symbolize.Frame {
 		f := symbolize.Frame{Kind: symbolize.KindUser, Addr: addr, Mapping: m}
 		if s, ok := find(im.Syms, addr); ok {
 			f.Func, f.Offset, f.File, f.Line = s.Name, addr-s.Addr, s.File, s.Line
-			f.Inlined, f.InlineKnown = s.Inlined, s.File != "" && !s.InlineUnknown
+			f.Inlined, f.InlineKnown = s.Inlined, (s.File != "" || s.NoLine) && !s.InlineUnknown
 		} else {
 			// As the symbolizer names an address without a symbol, and
 			// as it does, once.
