@@ -19,7 +19,9 @@ type progInfo struct {
 	ID   uint32 `json:"id"`
 	Tag  string `json:"tag"`  // hex
 	Type string `json:"type"` // bpftool's name: xdp, socket_filter, ...
-	// Name is the kernel's name of the program, at most 15 characters.
+	// Name is the program's full name: the BTF name of its main function
+	// where the kernel's 15-byte name is truncated or empty (bpfprog's
+	// Detail.FullName), else the kernel's name.
 	Name string `json:"name"`
 	// KsymAddrs and FuncLens give the JIT image of each function, main
 	// program first, in the order of the functions' instructions.

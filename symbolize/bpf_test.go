@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/sampler"
 )
@@ -76,6 +77,15 @@ func TestBuildImage(t *testing.T) {
 	}
 	if hot == 0 {
 		t.Error("no address of the subprogram on the marked line")
+	}
+}
+
+// TestProgInfoFullName: a program's name is the BTF name of its main
+// function where the kernel's 15-byte name cuts it, not the kernel's.
+func TestProgInfoFullName(t *testing.T) {
+	info := progInfoOf(&bpfprog.Detail{ID: 7, Type: bpfprog.TypeXDP, Name: "bpfprof_hot_loo", FullName: "bpfprof_hot_loop_socket"})
+	if info.Name != "bpfprof_hot_loop_socket" || info.Type != "xdp" {
+		t.Errorf("name %q type %q, want bpfprof_hot_loop_socket, xdp", info.Name, info.Type)
 	}
 }
 
