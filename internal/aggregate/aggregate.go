@@ -166,6 +166,9 @@ type procCache struct {
 	locs    map[uint64]uint32 // user address → location id
 	comm    string
 	hasComm bool
+	// last is the time of its latest sample: a Window forgets a process
+	// not sampled for a window, whose EXIT record may have been lost.
+	last uint64
 }
 
 type progCount struct {
@@ -324,6 +327,7 @@ func (a *Aggregator) sample(s *sampler.Sample) {
 		pc = &procCache{}
 		a.procs[s.PID] = pc
 	}
+	pc.last = max(pc.last, s.Time)
 	switch {
 	case len(s.Kernel) == 0 && len(s.User) == 0:
 		a.resolve(s, pc, s.IP, symbolize.KernelAddr(s.IP), true)

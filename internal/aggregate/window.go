@@ -23,7 +23,8 @@ func (a *Aggregator) maybeCompact() {
 }
 
 // compact keeps the stacks sampled at or after cutoff and what they use:
-// locations, programs, lines, addresses, process names. Everything is
+// locations, programs, lines, addresses, process names, and the caches of
+// the processes sampled since. Everything is
 // renumbered into new slices, since Snapshots share the old ones; the
 // caches and the Trackers' previous counts follow the new numbers. hmu and
 // mu must be held.
@@ -104,7 +105,13 @@ func (a *Aggregator) compact(cutoff uint64) {
 			delete(a.kernelLocs, k)
 		}
 	}
-	for _, pc := range a.procs {
+	for pid, pc := range a.procs {
+		if pc.last < cutoff {
+			// Not sampled for a window: gone, its EXIT record lost,
+			// or idle; read again if it is sampled again.
+			delete(a.procs, pid)
+			continue
+		}
 		for k, id := range pc.locs {
 			if n := locMap[id]; n != 0 {
 				pc.locs[k] = n
