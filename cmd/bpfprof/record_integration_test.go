@@ -836,9 +836,14 @@ func TestRecordHangupCommand(t *testing.T) {
 	var stderr bytes.Buffer
 	cmd := exec.Command(bin, "record", "-F", "999", "-o", path, "--", "sleep", "600")
 	cmd.Stderr = &stderr
+	// A command left orphaned keeps stderr's pipe open: Wait must not
+	// wait for it, or a bpfprof that dies on SIGHUP hangs the test
+	// for the command's 600 s instead of failing it.
+	cmd.WaitDelay = 10 * time.Second
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	defer cmd.Process.Kill() // on a failure before the signal; a no-op after the exit
 	exited := make(chan struct{})
 	var waitErr error
 	go func() { waitErr = cmd.Wait(); close(exited) }()
@@ -847,6 +852,15 @@ func TestRecordHangupCommand(t *testing.T) {
 	if len(children) != 1 {
 		t.Fatalf("bpfprof has children %v, want the command", children)
 	}
+	// Whatever happens, the command does not outlive the test: killed
+	// while it is still our sleep (its pid not yet reused).
+	t.Cleanup(func() {
+		if b, err := os.ReadFile("/proc/" + children[0] + "/cmdline"); err == nil && string(b) == "sleep\x00600\x00" {
+			if pid, err := strconv.Atoi(children[0]); err == nil {
+				syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	})
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
