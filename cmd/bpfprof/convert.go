@@ -245,7 +245,7 @@ func convert(cfg *convertConfig, stdin io.Reader, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	summarizeConversion(stderr, &res, out.Name(), size)
+	summarizeConversion(stderr, &res, out.Name(), out.Regular(), size)
 	return nil
 }
 
@@ -387,7 +387,7 @@ func progInfo(p *perfdata.Program) *symbolize.ProgInfo {
 }
 
 // summarizeConversion prints what was converted, on stderr always.
-func summarizeConversion(w io.Writer, r *conversion, written string, size int64) {
+func summarizeConversion(w io.Writer, r *conversion, written string, regular bool, size int64) {
 	c := r.snap.Counters
 	fmt.Fprintf(w, "converted %s of %s", plural(c.Samples, "sample"), r.event.BaseName())
 	if c.Dropped > 0 {
@@ -419,11 +419,7 @@ func summarizeConversion(w io.Writer, r *conversion, written string, size int64)
 	if lost := c.Lost + c.LostSamples; lost > 0 {
 		fmt.Fprintf(w, "warning: the recording lost %s\n", plural(lost, "record"))
 	}
-	if written == "-" {
-		fmt.Fprintf(w, "wrote the profile (%s) to standard output\n", byteSize(size))
-		return
-	}
-	fmt.Fprintf(w, "wrote %s (%s); view it with: go tool pprof -http=: %s\n", written, byteSize(size), written)
+	printWritten(w, written, regular, size)
 }
 
 // hiddenKallsyms is the kernel match of a conversion on the recording

@@ -213,7 +213,7 @@ func TestConvertKernelWarning(t *testing.T) {
 		{kernelMatch{use: true}, ""},
 	} {
 		var w strings.Builder
-		summarizeConversion(&w, &conversion{event: ev, snap: &aggregate.Snapshot{}, kernel: c.kernel}, "-", 0)
+		summarizeConversion(&w, &conversion{event: ev, snap: &aggregate.Snapshot{}, kernel: c.kernel}, "-", false, 0)
 		var got string
 		for _, l := range strings.SplitAfter(w.String(), "\n") {
 			if strings.Contains(l, "kernel frames") {

@@ -273,6 +273,7 @@ type recording struct {
 	snap    *aggregate.Snapshot
 	child   *childStatus
 	written string
+	regular bool // written is a regular file
 	size    int64
 	// byPeriod says the recording sampled every -c events rather than at
 	// a frequency: the cure for lost samples is then a larger -c.
@@ -452,7 +453,7 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 	if res.size, err = out.Commit(func(w io.Writer) error { return pprof.Write(w, p) }); err != nil {
 		return err
 	}
-	res.written = out.Name()
+	res.written, res.regular = out.Name(), out.Regular()
 	if !cfg.quiet {
 		summarize(stderr, &res)
 	}
@@ -602,11 +603,21 @@ func summarize(w io.Writer, r *recording) {
 			fmt.Fprintf(w, "command %s\n", r.child)
 		}
 	}
-	if r.written == "-" {
-		fmt.Fprintf(w, "wrote the profile (%s) to standard output\n", byteSize(r.size))
-		return
+	printWritten(w, r.written, r.regular, r.size)
+}
+
+// printWritten says where a profile of size bytes went: to standard output
+// ("-"), to a device, FIFO or descriptor, or to a regular file, then with
+// how to view it.
+func printWritten(w io.Writer, name string, regular bool, size int64) {
+	switch {
+	case name == "-":
+		fmt.Fprintf(w, "wrote the profile (%s) to standard output\n", byteSize(size))
+	case !regular:
+		fmt.Fprintf(w, "wrote the profile (%s) to %s\n", byteSize(size), name)
+	default:
+		fmt.Fprintf(w, "wrote %s (%s); view it with: go tool pprof -http=: %s\n", name, byteSize(size), name)
 	}
-	fmt.Fprintf(w, "wrote %s (%s); view it with: go tool pprof -http=: %s\n", r.written, byteSize(r.size), r.written)
 }
 
 // throttleWarnShare is the share of samples that throttling must have cost

@@ -287,6 +287,26 @@ func TestSummaryWording(t *testing.T) {
 	}
 }
 
+// TestPrintWritten: how to view a profile is said only of a regular file;
+// a device or FIFO is named, standard output said.
+func TestPrintWritten(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		regular bool
+		want    string
+	}{
+		{"x.pb.gz", true, "wrote x.pb.gz (2.0 KiB); view it with: go tool pprof -http=: x.pb.gz\n"},
+		{"/dev/null", false, "wrote the profile (2.0 KiB) to /dev/null\n"},
+		{"-", false, "wrote the profile (2.0 KiB) to standard output\n"},
+	} {
+		var w bytes.Buffer
+		printWritten(&w, tc.name, tc.regular, 2048)
+		if w.String() != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, w.String(), tc.want)
+		}
+	}
+}
+
 // TestSummaryThrottleThreshold checks that throttling which cost under
 // throttleWarnShare of the samples is no warning, and that -v still counts
 // it.

@@ -322,3 +322,37 @@ func TestSweep(t *testing.T) {
 		}
 	}
 }
+
+// TestRegular: only an output that is a regular file, new, replaced or
+// written in place, can be read back; a device, a FIFO and standard
+// output cannot.
+func TestRegular(t *testing.T) {
+	dir := t.TempDir()
+	linked, other := filepath.Join(dir, "linked"), filepath.Join(dir, "other")
+	if err := os.WriteFile(linked, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(linked, other); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]bool{
+		filepath.Join(dir, "new"): true,
+		linked:                    true,
+		"/dev/null":               false,
+		fifo:                      false,
+		"-":                       false,
+	} {
+		o, err := Create(path, &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.Regular(); got != want {
+			t.Errorf("%s: Regular() = %v, want %v", path, got, want)
+		}
+		o.Abort()
+	}
+}
