@@ -9,7 +9,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/google/pprof/profile"
@@ -152,8 +151,9 @@ func runAnnotate(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// Ctrl-C or SIGTERM end the sampling early; the listing still comes.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Ctrl-C, SIGTERM, SIGHUP or SIGQUIT end the sampling early; the
+	// listing still comes (to a file or pipe, if the terminal is gone).
+	ctx, stop := signal.NotifyContext(context.Background(), endSignals...)
 	defer stop()
 	return annotateCmd(ctx, cfg, stdout, stderr)
 }

@@ -318,28 +318,33 @@ func TestAnnotatePerfDataInput(t *testing.T) {
 	checkPercentages(t, l)
 }
 
-// TestAnnotateInterrupt ends a long sampling with SIGINT, as Ctrl-C does:
-// the listing still comes, and the exit status is 0.
+// TestAnnotateInterrupt ends a long sampling with SIGINT, as Ctrl-C does,
+// and with SIGHUP (the terminal closed) and SIGQUIT: the listing still
+// comes, and the exit status is 0.
 func TestAnnotateInterrupt(t *testing.T) {
 	testutil.RequireRoot(t, "perf events and BPF programs")
 	_, id := progtest.Load(t, testprogs.Hot)
-	var stdout, stderr bytes.Buffer
-	var code int
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		code = run([]string{"annotate", "-d", "10m", strconv.Itoa(int(id))}, &stdout, &stderr)
-	}()
-	waitSampling(t, os.Getpid(), done, func() string { return fmt.Sprintf("exit %d: %s", code, stderr.String()) })
-	if err := unix.Kill(os.Getpid(), unix.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-done:
-		if code != 0 || !strings.HasPrefix(stdout.String(), "program "+strconv.Itoa(int(id))+" ") {
-			t.Errorf("exit %d after SIGINT; stdout %q, stderr %q", code, stdout.String(), stderr.String())
-		}
-	case <-time.After(time.Minute): // a hang, not a measurement
-		t.Fatal("annotate did not end on SIGINT")
+	for _, sig := range []unix.Signal{unix.SIGINT, unix.SIGHUP, unix.SIGQUIT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			var code int
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				code = run([]string{"annotate", "-d", "10m", strconv.Itoa(int(id))}, &stdout, &stderr)
+			}()
+			waitSampling(t, os.Getpid(), done, func() string { return fmt.Sprintf("exit %d: %s", code, stderr.String()) })
+			if err := unix.Kill(os.Getpid(), sig); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-done:
+				if code != 0 || !strings.HasPrefix(stdout.String(), "program "+strconv.Itoa(int(id))+" ") {
+					t.Errorf("exit %d after %v; stdout %q, stderr %q", code, sig, stdout.String(), stderr.String())
+				}
+			case <-time.After(time.Minute): // a hang, not a measurement
+				t.Fatalf("annotate did not end on %v", sig)
+			}
+		})
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/pflag"
 )
@@ -260,6 +261,13 @@ func flagUsages(fs *pflag.FlagSet) string {
 
 // errHelp is what parse returns after printing the usage for -h: exit 0.
 var errHelp = pflag.ErrHelp
+
+// endSignals end a command's work early, as Ctrl-C does: it still writes
+// what it promised (a profile, a listing, totals), detaches what it
+// attached and restores the terminal. SIGHUP is a terminal closed or an ssh
+// session dropped; SIGQUIT (Ctrl-\) would otherwise dump the goroutines
+// and exit, leaving a temporary file and a -- COMMAND behind.
+var endSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
 
 func runVersion(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("version", "", stderr)

@@ -789,7 +789,7 @@ func TestRecordInterrupt(t *testing.T) {
 	path := filepath.Join(dir, "int.pb.gz")
 	prog, _ := loadProgramID(t, testprogs.Hot)
 
-	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			var stderr bytes.Buffer
 			cmd := exec.Command(bin, "record", "-F", "999", "-o", path)

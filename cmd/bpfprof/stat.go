@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -168,7 +167,7 @@ func runStat(args []string, stdout, stderr io.Writer) error {
 }
 
 // runStatConfig counts as cfg says, -r times, and prints the intervals and
-// the totals. SIGINT, SIGTERM and SIGHUP end the counting and still print
+// the totals. SIGINT, SIGTERM, SIGHUP and SIGQUIT end the counting and still print
 // the totals. After a command it returns an exitCodeError with the
 // command's status.
 func runStatConfig(ctx context.Context, cfg *statConfig, stdout, stderr io.Writer) error {
@@ -178,7 +177,7 @@ func runStatConfig(ctx context.Context, cfg *statConfig, stdout, stderr io.Write
 	if err := bpfprog.CheckAccess(); err != nil {
 		return err
 	}
-	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stopSignals := signal.NotifyContext(ctx, endSignals...)
 	defer stopSignals()
 
 	stats, err := bpfprog.OpenStats()

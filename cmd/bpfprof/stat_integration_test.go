@@ -376,13 +376,13 @@ func TestStatHardwarePMU(t *testing.T) {
 	}
 }
 
-// TestStatSignals: Ctrl-C, SIGTERM and SIGHUP end an open-ended stat,
-// which prints its totals and exits 0.
+// TestStatSignals: Ctrl-C, SIGTERM, SIGHUP and SIGQUIT end an open-ended
+// stat, which prints its totals and exits 0.
 func TestStatSignals(t *testing.T) {
 	obj, id := loadHot(t)
 	drive(t, obj)
 	bin := buildBinary(t)
-	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP} {
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			cmd := exec.Command(bin, "stat", "-I", "100ms", "id", fmt.Sprint(id))
 			stdout, err := cmd.StdoutPipe()

@@ -10,7 +10,6 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
-	"syscall"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -123,10 +122,10 @@ func runTop(args []string, stdout, stderr io.Writer) error {
 	if !cfg.batch && !isTerminal(stdout) {
 		return errTopNotATerminal
 	}
-	// SIGTERM and SIGHUP (the terminal went away) end top like q does:
+	// SIGTERM, SIGHUP (the terminal went away) and SIGQUIT end top like q does:
 	// the TUI restores the terminal, the deferred closes detach the demo,
 	// the sampling and the stats.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	ctx, stop := signal.NotifyContext(context.Background(), endSignals...)
 	defer stop()
 	return top(ctx, cfg, stdout, stderr)
 }

@@ -278,16 +278,16 @@ func waitExit(t *testing.T, pid int, timeout time.Duration) {
 	}
 }
 
-// TestTopSignals ends top with SIGTERM, and with SIGHUP by closing its
-// terminal: each time it must leave as q does (its log says so), with
-// the terminal restored where one is left.
+// TestTopSignals ends top with SIGTERM and SIGQUIT, and with SIGHUP by
+// closing its terminal: each time it must leave as q does (its log says
+// so), with the terminal restored where one is left.
 func TestTopSignals(t *testing.T) {
 	testutil.RequireRoot(t, "top samples the machine")
 	bin, err := bpfprofBuild.build()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, sig := range []string{"TERM", "HUP"} {
+	for sig, signal := range map[string]syscall.Signal{"TERM": syscall.SIGTERM, "QUIT": syscall.SIGQUIT, "HUP": 0} {
 		t.Run(sig, func(t *testing.T) {
 			dir := t.TempDir()
 			done := filepath.Join(dir, "done")
@@ -303,8 +303,8 @@ func TestTopSignals(t *testing.T) {
 				rows := tableRows(scr)
 				return len(rows) == len(demoNames) && strings.Contains(rows[0], own)
 			})
-			if sig == "TERM" {
-				if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+			if signal != 0 {
+				if err := syscall.Kill(pid, signal); err != nil {
 					t.Fatal(err)
 				}
 			} else {
@@ -326,7 +326,7 @@ func TestTopSignals(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			if !strings.HasPrefix(string(st), "exit=0\n") || !strings.Contains(string(st), " icanon") {
-				t.Errorf("after SIGTERM: exit status or terminal not restored:\n%s", st)
+				t.Errorf("after SIG%s: exit status or terminal not restored:\n%s", sig, st)
 			}
 		})
 	}
