@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -428,18 +431,103 @@ func TestClose(t *testing.T) {
 	}
 }
 
+// TestDemo runs the demo until each of its programs has run (the kernel's
+// run count, with stats on), and checks that stop unloads them all and may
+// be called again.
 func TestDemo(t *testing.T) {
 	testutil.RequireRoot(t, "CAP_BPF to load programs")
+	statsFD, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
+	testutil.SkipIfNoPermission(t, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer statsFD.Close()
+	before := heldPrograms(t)
 	stop, err := Demo(t.Context())
 	testutil.SkipIfNoPermission(t, err)
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	defer stop()
+	// The demo's programs are those this process holds now and did not
+	// before: other tests may load same-named copies meanwhile.
+	names := map[ebpf.ProgramID]string{}
+	for id := range heldPrograms(t) {
+		if before[id] {
+			continue
+		}
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := p.Info()
+		p.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		names[id] = info.Name
+	}
+	want := []string{HotFunc, SubprogFunc, MapsFunc, TracepointFunc}
+	for _, name := range want {
+		if !slices.Contains(slices.Collect(maps.Values(names)), name) {
+			t.Fatalf("the demo loaded %v, not %s", names, name)
+		}
+	}
+	// Each has run: driven, or (the tracepoint) on this process's syscalls.
+	deadline := time.Now().Add(time.Minute) // a hang, not a measurement
+	for id, name := range names {
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			t.Fatalf("program %d (%s): %v", id, name, err)
+		}
+		for runCount(t, p) == 0 {
+			if time.Now().After(deadline) {
+				p.Close()
+				t.Fatalf("program %d (%s) never ran", id, name)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		p.Close()
+	}
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("second stop: %v", err)
 	}
+	for id, name := range names {
+		if p, err := ebpf.NewProgramFromID(id); err == nil {
+			p.Close()
+			t.Errorf("program %d (%s) still loaded after stop", id, name)
+		}
+	}
+}
+
+// heldPrograms returns the IDs of the BPF programs this process has fds of.
+func heldPrograms(t *testing.T) map[ebpf.ProgramID]bool {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[ebpf.ProgramID]bool{}
+	for _, e := range ents {
+		if link, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || link != "anon_inode:bpf-prog" {
+			continue
+		}
+		b, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		if err != nil {
+			continue // closed since the listing
+		}
+		for line := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(line, "prog_id:"); ok {
+				id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
+				if err != nil {
+					t.Fatalf("fdinfo %s: %q", e.Name(), line)
+				}
+				ids[ebpf.ProgramID(id)] = true
+			}
+		}
+	}
+	return ids
 }
