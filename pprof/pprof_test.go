@@ -273,17 +273,7 @@ func TestInlineUnknown(t *testing.T) {
 			im.Syms[i].InlineUnknown = true
 		}
 	}
-	a, err := aggregate.New(aggregate.Options{CallGraph: true, Resolver: res})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range aggregatetest.Records() {
-		a.HandleRecord(r)
-	}
-	p, err := pprof.Build(a.Snapshot(), fixtureMeta())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := buildFixture(t, res)
 	for _, m := range p.Mapping {
 		if m.File == "/usr/local/bin/driver" && (m.HasFunctions || m.HasFilenames || m.HasLineNumbers || m.HasInlineFrames) {
 			t.Errorf("driver mapping flagged symbolized: %+v", m)
@@ -305,17 +295,7 @@ func TestInlineKnownWithoutLine(t *testing.T) {
 			}
 		}
 	}
-	a, err := aggregate.New(aggregate.Options{CallGraph: true, Resolver: res})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range aggregatetest.Records() {
-		a.HandleRecord(r)
-	}
-	p, err := pprof.Build(a.Snapshot(), fixtureMeta())
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := buildFixture(t, res)
 	found := false
 	for _, m := range p.Mapping {
 		if m.File == "/usr/local/bin/driver" {
@@ -644,4 +624,22 @@ func TestLabelsWithoutTask(t *testing.T) {
 			t.Errorf("pid label %v", pid)
 		}
 	}
+}
+
+// buildFixture builds the profile of aggregatetest's records as res names
+// their frames.
+func buildFixture(t *testing.T, res *aggregatetest.Resolver) *profile.Profile {
+	t.Helper()
+	a, err := aggregate.New(aggregate.Options{CallGraph: true, Resolver: res})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range aggregatetest.Records() {
+		a.HandleRecord(r)
+	}
+	p, err := pprof.Build(a.Snapshot(), fixtureMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
 	"github.com/bpfprof/bpfprof/internal/testutil"
-	"github.com/bpfprof/bpfprof/sampler/perfdata"
 )
 
 // perfRecord runs 'perf record -a -g -F 999' on the whole machine while the
@@ -100,15 +99,11 @@ func TestConvertPerfRecord(t *testing.T) {
 	// annotate -i perf.data puts the loop line on top: in the workload's
 	// program, and in any other load of it that tests running meanwhile
 	// made, if it has samples enough to tell.
-	f, err := os.Open(data)
+	rd, closeData, err := openPerfData(data, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	rd, err := perfdata.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer closeData()
 	annotated := 0
 	for id, p := range rd.Header().Programs {
 		if p.Name != testprogs.HotFunc[:15] {
@@ -247,15 +242,11 @@ func perfReadable(t *testing.T, path string) string {
 // records of a perf.data file whose events all carry the same one.
 func sampleIDSize(t *testing.T, path string) int {
 	t.Helper()
-	f, err := os.Open(path)
+	rd, closeData, err := openPerfData(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	rd, err := perfdata.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer closeData()
 	const idBits = unix.PERF_SAMPLE_TID | unix.PERF_SAMPLE_TIME | unix.PERF_SAMPLE_ID |
 		unix.PERF_SAMPLE_STREAM_ID | unix.PERF_SAMPLE_CPU | unix.PERF_SAMPLE_IDENTIFIER
 	size := -1
