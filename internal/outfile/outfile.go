@@ -210,9 +210,12 @@ func kindOf(m fs.FileMode) string {
 // Name is the path as given, "-" for standard output.
 func (o *File) Name() string { return o.path }
 
-// Regular reports whether the output is a regular file, one that can be
-// read back (not standard output, a device, a FIFO or a descriptor).
-func (o *File) Regular() bool { return o.mode == modeRename || o.mode == modeInPlace }
+// Regular reports whether the output is a regular file that can be read
+// back by its name: not standard output, a device, a FIFO, or a descriptor
+// (/dev/fd/N, /proc/self/fd/N), whatever file that holds.
+func (o *File) Regular() bool {
+	return o.mode == modeRename || o.mode == modeInPlace && !isFD(o.path)
+}
 
 // Commit writes what write produces through a buffer and, for a regular
 // file, syncs it and puts it in place. It returns the bytes written. On

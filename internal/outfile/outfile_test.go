@@ -323,9 +323,10 @@ func TestSweep(t *testing.T) {
 	}
 }
 
-// TestRegular: only an output that is a regular file, new, replaced or
-// written in place, can be read back; a device, a FIFO and standard
-// output cannot.
+// TestRegular: only an output that is a regular file by its own name, new,
+// replaced or written in place, can be read back; a device, a FIFO,
+// standard output and a descriptor's file (by a name that ends with this
+// process) cannot.
 func TestRegular(t *testing.T) {
 	dir := t.TempDir()
 	linked, other := filepath.Join(dir, "linked"), filepath.Join(dir, "other")
@@ -339,12 +340,19 @@ func TestRegular(t *testing.T) {
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	held, err := os.Create(filepath.Join(dir, "held"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
 	for path, want := range map[string]bool{
 		filepath.Join(dir, "new"): true,
 		linked:                    true,
 		"/dev/null":               false,
 		fifo:                      false,
 		"-":                       false,
+		fmt.Sprintf("/proc/self/fd/%d", held.Fd()): false,
+		fmt.Sprintf("/dev/fd/%d", held.Fd()):       false,
 	} {
 		o, err := Create(path, &bytes.Buffer{})
 		if err != nil {
