@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
 	"time"
@@ -153,7 +152,7 @@ func runAnnotate(args []string, stdout, stderr io.Writer) error {
 	}
 	// Ctrl-C, SIGTERM, SIGHUP or SIGQUIT end the sampling early; the
 	// listing still comes (to a file or pipe, if the terminal is gone).
-	ctx, stop := signal.NotifyContext(context.Background(), endSignals...)
+	ctx, stop := notifyEnd(context.Background())
 	defer stop()
 	return annotateCmd(ctx, cfg, stdout, stderr)
 }

@@ -5,10 +5,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -268,6 +270,15 @@ var errHelp = pflag.ErrHelp
 // session dropped; SIGQUIT (Ctrl-\) would otherwise dump the goroutines
 // and exit, leaving a temporary file and a -- COMMAND behind.
 var endSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT}
+
+// notifyEnd returns a context that endSignals end. Once it is done, SIGQUIT
+// has its default action again: a second Ctrl-\ still ends a command stuck
+// finishing (writing to a FIFO nobody reads, say), with Go's goroutine dump.
+func notifyEnd(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, stop := signal.NotifyContext(ctx, endSignals...)
+	context.AfterFunc(ctx, func() { signal.Reset(syscall.SIGQUIT) })
+	return ctx, stop
+}
 
 func runVersion(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("version", "", stderr)

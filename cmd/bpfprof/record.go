@@ -309,7 +309,7 @@ func record(ctx context.Context, cfg *recordConfig, stdout, stderr io.Writer) er
 	// Signals end the recording, not the process; they stay caught until
 	// the profile is written. SIGHUP (the terminal closed, ssh dropped)
 	// too: a recording that loses its terminal still writes its profile.
-	ctx, stopSignals := signal.NotifyContext(ctx, endSignals...)
+	ctx, stopSignals := notifyEnd(ctx)
 	defer stopSignals()
 	// Nor may a write to a closed terminal or pipe kill the process
 	// before the profile is written: caught, SIGPIPE makes such writes

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/google/pprof/profile"
+	"golang.org/x/sys/unix"
 
 	"github.com/bpfprof/bpfprof/internal/testprogs"
 	"github.com/bpfprof/bpfprof/internal/testprogs/progtest"
@@ -875,6 +877,51 @@ func TestRecordHangupCommand(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
 		t.Errorf("directory holds %v, want only the profile", entries)
+	}
+}
+
+// TestRecordQuitTwice: a recording stuck finishing (its -o a FIFO that no
+// one reads) ends on a second Ctrl-\, as a Go program does on its first:
+// the first SIGQUIT ends the sampling, the next one is Go's default again.
+func TestRecordQuitTwice(t *testing.T) {
+	testutil.RequireRoot(t, "perf events")
+	bin := buildBinary(t)
+	fifo := filepath.Join(t.TempDir(), "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd := exec.Command(bin, "record", "-F", "99", "-o", fifo)
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill() // on a failure; a no-op after the exit
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	waitSampling(t, cmd.Process.Pid, exited, func() string { return fmt.Sprintf("%v: %s", waitErr, stderr.String()) })
+	// Until the first SIGQUIT is handled, later ones are caught too: send
+	// them until the process is gone.
+	deadline := time.After(time.Minute) // a hang, not a measurement
+	for quit := true; quit; {
+		if err := cmd.Process.Signal(syscall.SIGQUIT); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-exited:
+			quit = false
+		case <-deadline:
+			t.Fatalf("record did not end on repeated SIGQUITs; stderr:\n%s", stderr.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	var ee *exec.ExitError
+	if !errors.As(waitErr, &ee) || ee.ExitCode() != 2 || !strings.Contains(stderr.String(), "SIGQUIT: quit") {
+		t.Errorf("ended with %v, want Go's SIGQUIT exit (2, goroutine dump); stderr:\n%s", waitErr, stderr.String())
+	}
+	if fi, err := os.Lstat(fifo); err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
+		t.Errorf("the FIFO is now %v (%v)", fi, err)
 	}
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/signal"
 	"strings"
 	"syscall"
 	"time"
@@ -177,7 +176,7 @@ func runStatConfig(ctx context.Context, cfg *statConfig, stdout, stderr io.Write
 	if err := bpfprog.CheckAccess(); err != nil {
 		return err
 	}
-	ctx, stopSignals := signal.NotifyContext(ctx, endSignals...)
+	ctx, stopSignals := notifyEnd(ctx)
 	defer stopSignals()
 
 	stats, err := bpfprog.OpenStats()

@@ -7,7 +7,6 @@ import (
 	"io"
 	"log"
 	"os"
-	"os/signal"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -125,7 +124,7 @@ func runTop(args []string, stdout, stderr io.Writer) error {
 	// SIGTERM, SIGHUP (the terminal went away) and SIGQUIT end top like q does:
 	// the TUI restores the terminal, the deferred closes detach the demo,
 	// the sampling and the stats.
-	ctx, stop := signal.NotifyContext(context.Background(), endSignals...)
+	ctx, stop := notifyEnd(context.Background())
 	defer stop()
 	return top(ctx, cfg, stdout, stderr)
 }

@@ -287,7 +287,11 @@ func TestTopSignals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for sig, signal := range map[string]syscall.Signal{"TERM": syscall.SIGTERM, "QUIT": syscall.SIGQUIT, "HUP": 0} {
+	for _, tc := range []struct {
+		sig    string
+		signal syscall.Signal // 0: close the terminal
+	}{{"TERM", syscall.SIGTERM}, {"QUIT", syscall.SIGQUIT}, {"HUP", 0}} {
+		sig, signal := tc.sig, tc.signal
 		t.Run(sig, func(t *testing.T) {
 			dir := t.TempDir()
 			done := filepath.Join(dir, "done")
