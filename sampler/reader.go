@@ -616,6 +616,8 @@ const bpfEventPages = 8
 // while the program is most likely still loaded, so that its info (line
 // tables) can be read, rather than up to 100 ms later, when a short-lived
 // one is gone. The merge orders its records with the other rings'.
+// (cmd/bpfprof's tests count the perf fds a recording opens per CPU, three
+// with this one, to know that it has started: change both together.)
 func (r *Reader) openBPFEvents(cpu int, sampleType uint64) error {
 	attr := unix.PerfEventAttr{
 		Type:        unix.PERF_TYPE_SOFTWARE,

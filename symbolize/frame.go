@@ -43,7 +43,7 @@ type Frame struct {
 	// chain. False for ELF symbols without it and for stripped Go
 	// binaries, whose inlined calls then show as their caller. A frame
 	// with InlineKnown and no File is code its binary gives no source
-	// position (in a Go binary, padding between assembly functions).
+	// position (in a Go binary, the padding after a function).
 	InlineKnown bool
 	// Source is the text of the source line BTF carries, for BPF frames.
 	Source string

@@ -366,7 +366,7 @@ func progInfo(p *perfdata.Program) *symbolize.ProgInfo {
 		ID:        p.ID,
 		Tag:       p.HexTag(),
 		Type:      bpfprog.Type(p.Type).Name(),
-		Name:      p.Name,
+		Name:      p.FullName,
 		KsymAddrs: p.JitedKsyms,
 		FuncLens:  p.JitedFuncLens,
 	}

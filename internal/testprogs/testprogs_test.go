@@ -7,7 +7,6 @@ import (
 	"maps"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
+	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
@@ -436,12 +436,7 @@ func TestClose(t *testing.T) {
 // be called again.
 func TestDemo(t *testing.T) {
 	testutil.RequireRoot(t, "CAP_BPF to load programs")
-	statsFD, err := ebpf.EnableStats(uint32(unix.BPF_STATS_RUN_TIME))
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer statsFD.Close()
+	enableStats(t)
 	before := heldPrograms(t)
 	stop, err := Demo(t.Context())
 	testutil.SkipIfNoPermission(t, err)
@@ -495,10 +490,16 @@ func TestDemo(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("second stop: %v", err)
 	}
+	// A program's ID goes once its last reference does, which for an
+	// attached one may come after stop returns: wait for it.
+	deadline = time.Now().Add(time.Minute) // a hang, not a measurement
 	for id, name := range names {
-		if p, err := ebpf.NewProgramFromID(id); err == nil {
+		for p, err := ebpf.NewProgramFromID(id); err == nil; p, err = ebpf.NewProgramFromID(id) {
 			p.Close()
-			t.Errorf("program %d (%s) still loaded after stop", id, name)
+			if time.Now().After(deadline) {
+				t.Fatalf("program %d (%s) still loaded after stop", id, name)
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 }
@@ -515,18 +516,17 @@ func heldPrograms(t *testing.T) map[ebpf.ProgramID]bool {
 		if link, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || link != "anon_inode:bpf-prog" {
 			continue
 		}
-		b, err := os.ReadFile("/proc/self/fdinfo/" + e.Name())
+		f, err := os.Open("/proc/self/fdinfo/" + e.Name())
 		if err != nil {
 			continue // closed since the listing
 		}
-		for line := range strings.Lines(string(b)) {
-			if v, ok := strings.CutPrefix(line, "prog_id:"); ok {
-				id, err := strconv.ParseUint(strings.TrimSpace(v), 10, 32)
-				if err != nil {
-					t.Fatalf("fdinfo %s: %q", e.Name(), line)
-				}
-				ids[ebpf.ProgramID(id)] = true
-			}
+		fi, err := bpfprog.ParseFDInfo(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.HasProgID {
+			ids[ebpf.ProgramID(fi.ProgID)] = true
 		}
 	}
 	return ids
