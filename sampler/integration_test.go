@@ -658,13 +658,16 @@ func TestSidebandTimesWithOtherSessions(t *testing.T) {
 		}
 		return false
 	}
+	// Every record of these kinds is checked, also those of programs that
+	// other processes load meanwhile: the window starts before the
+	// sessions open, not at this test's own load.
+	before := monotonic(t)
 	var recs []*recorder
 	for range 3 {
 		rec := &recorder{keep: keep}
 		session(t, Options{Events: []Event{DefaultEvent()}, Frequency: 99}, rec)
 		recs = append(recs, rec)
 	}
-	before := monotonic(t)
 	obj, _ := progtest.Load(t, testprogs.Subprog)
 	if err := obj.Close(); err != nil {
 		t.Fatal(err)
