@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +13,6 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
-	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/errs"
 	"github.com/bpfprof/bpfprof/internal/testutil"
 )
@@ -429,105 +426,4 @@ func TestClose(t *testing.T) {
 	if after := nfds(); after != before {
 		t.Errorf("%d file descriptors open before loading, %d after closing", before, after)
 	}
-}
-
-// TestDemo runs the demo until each of its programs has run (the kernel's
-// run count, with stats on), and checks that stop unloads them all and may
-// be called again.
-func TestDemo(t *testing.T) {
-	testutil.RequireRoot(t, "CAP_BPF to load programs")
-	enableStats(t)
-	before := heldPrograms(t)
-	stop, err := Demo(t.Context())
-	testutil.SkipIfNoPermission(t, err)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	// The demo's programs are those this process holds now and did not
-	// before: other tests may load same-named copies meanwhile.
-	names := map[ebpf.ProgramID]string{}
-	for id := range heldPrograms(t) {
-		if before[id] {
-			continue
-		}
-		p, err := ebpf.NewProgramFromID(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := p.Info()
-		p.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		names[id] = info.Name
-	}
-	want := []string{HotFunc, SubprogFunc, MapsFunc, TracepointFunc}
-	for _, name := range want {
-		if !slices.Contains(slices.Collect(maps.Values(names)), name) {
-			t.Fatalf("the demo loaded %v, not %s", names, name)
-		}
-	}
-	// Each has run: driven, or (the tracepoint) on this process's syscalls.
-	deadline := time.Now().Add(time.Minute) // a hang, not a measurement
-	for id, name := range names {
-		p, err := ebpf.NewProgramFromID(id)
-		if err != nil {
-			t.Fatalf("program %d (%s): %v", id, name, err)
-		}
-		for runCount(t, p) == 0 {
-			if time.Now().After(deadline) {
-				p.Close()
-				t.Fatalf("program %d (%s) never ran", id, name)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		p.Close()
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
-	if err := stop(); err != nil {
-		t.Fatalf("second stop: %v", err)
-	}
-	// A program's ID goes once its last reference does, which for an
-	// attached one may come after stop returns: wait for it.
-	deadline = time.Now().Add(time.Minute) // a hang, not a measurement
-	for id, name := range names {
-		for p, err := ebpf.NewProgramFromID(id); err == nil; p, err = ebpf.NewProgramFromID(id) {
-			p.Close()
-			if time.Now().After(deadline) {
-				t.Fatalf("program %d (%s) still loaded after stop", id, name)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-}
-
-// heldPrograms returns the IDs of the BPF programs this process has fds of.
-func heldPrograms(t *testing.T) map[ebpf.ProgramID]bool {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ids := map[ebpf.ProgramID]bool{}
-	for _, e := range ents {
-		if link, err := os.Readlink("/proc/self/fd/" + e.Name()); err != nil || link != "anon_inode:bpf-prog" {
-			continue
-		}
-		f, err := os.Open("/proc/self/fdinfo/" + e.Name())
-		if err != nil {
-			continue // closed since the listing
-		}
-		fi, err := bpfprog.ParseFDInfo(f)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fi.HasProgID {
-			ids[ebpf.ProgramID(fi.ProgID)] = true
-		}
-	}
-	return ids
 }
