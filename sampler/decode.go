@@ -131,6 +131,18 @@ const (
 	bpfEventFixed = 2 + 2 + 4 + 8 // type, flags, id, tag
 )
 
+// SampleID returns where struct sample_id lies in the side-band record raw:
+// raw[start:end]. For a KSYMBOL or BPF_EVENT record that is right after its
+// body, wherever the record ends (see idStart). ok is false when the
+// format has no sample_id or raw is too short to hold it.
+func (d *Decoder) SampleID(raw []byte) (start, end int, ok bool) {
+	if d.idSize == 0 {
+		return 0, 0, false
+	}
+	start, ok = d.idStart(raw)
+	return start, start + d.idSize, ok
+}
+
 // idStart returns the offset of struct sample_id in a side-band record.
 //
 // It normally ends the record. But the kernel fills one KSYMBOL or

@@ -1,6 +1,7 @@
 package sampler
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"testing"
@@ -151,6 +152,34 @@ func TestDecode(t *testing.T) {
 				t.Errorf("Time = %d, %v; want %d", tm, ok, c.want.common().Time)
 			}
 		})
+	}
+}
+
+// TestSampleID: a side-band record's sample_id is found where the kernel
+// wrote it, at the end, or after the body of a KSYMBOL or BPF_EVENT record
+// inflated by other perf sessions.
+func TestSampleID(t *testing.T) {
+	id := (&rec{}).sampleID(7, 8, 2000, 1, 100).b
+	stale := (&rec{}).u64(0xffffffff81001234, 0xffffffff81005678).b
+	for _, c := range []struct {
+		name string
+		raw  []byte
+	}{
+		{"comm", record(unix.PERF_RECORD_COMM, 0, (&rec{}).u32(7, 8).str("bash").raw(id))},
+		{"ksymbol", record(unix.PERF_RECORD_KSYMBOL, 0, (&rec{}).u64(0xffffffffc0001000).u32(0x120).
+			u16(uint16(KSymbolBPF), 0).str("bpf_prog_0123456789abcdef_hot").raw(id))},
+		{"ksymbol inflated", record(unix.PERF_RECORD_KSYMBOL, 0, (&rec{}).u64(0xffffffffc0001000).u32(0x120).
+			u16(uint16(KSymbolBPF), 0).str("bpf_prog_0123456789abcdef_hot").raw(id).raw(stale))},
+		{"bpf event inflated", record(unix.PERF_RECORD_BPF_EVENT, 0, (&rec{}).u16(uint16(BPFEventProgLoad), 0).u32(77).
+			raw([]byte{1, 2, 3, 4, 5, 6, 7, 8}).raw(id).raw(stale))},
+	} {
+		start, end, ok := NewDecoder(testFormat).SampleID(c.raw)
+		if !ok || !bytes.Equal(c.raw[start:end], id) {
+			t.Errorf("%s: SampleID = %d, %d, %v; want the sample_id's bytes", c.name, start, end, ok)
+		}
+	}
+	if _, _, ok := NewDecoder(Format{SampleType: testFormat.SampleType}).SampleID(ksymbolRecord(1, 0, 1, 1, false, "x")); ok {
+		t.Error("SampleID found a sample_id in a format without one")
 	}
 }
 

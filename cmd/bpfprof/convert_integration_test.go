@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
-	"math/bits"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/bpfprof/bpfprof/bpfprog"
 	"github.com/bpfprof/bpfprof/internal/testprogs"
 	"github.com/bpfprof/bpfprof/internal/testutil"
+	"github.com/bpfprof/bpfprof/sampler"
 )
 
 // perfRecord runs 'perf record -a -g -F 999' on the whole machine while the
@@ -206,7 +206,7 @@ func perfReadable(t *testing.T, path string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	idSize := sampleIDSize(t, path)
+	dec := sideBandDecoder(t, path)
 	le := binary.NativeEndian
 	off, size := le.Uint64(b[40:]), le.Uint64(b[48:])
 	for p := off; p+8 <= off+size && p+8 <= uint64(len(b)); {
@@ -215,19 +215,13 @@ func perfReadable(t *testing.T, path string) string {
 			t.Fatalf("%s: record of %d bytes at %d", path, n, p)
 		}
 		rec := b[p : p+uint64(n)]
-		start := -1
 		switch typ {
 		case unix.PERF_RECORD_MMAP2:
 			le.PutUint16(rec[4:], misc&^unix.PERF_RECORD_MISC_MMAP_BUILD_ID)
-		case unix.PERF_RECORD_KSYMBOL: // addr, len, ksym_type, flags, name
-			if nul := bytes.IndexByte(rec[min(24, len(rec)):], 0); nul >= 0 {
-				start = 24 + (nul+8)&^7
+		case unix.PERF_RECORD_KSYMBOL, unix.PERF_RECORD_BPF_EVENT:
+			if start, end, ok := dec.SampleID(rec); ok && end < len(rec) {
+				copy(rec[len(rec)-(end-start):], rec[start:end])
 			}
-		case unix.PERF_RECORD_BPF_EVENT: // type, flags, id, tag
-			start = 24
-		}
-		if start >= 0 && start+idSize < len(rec) {
-			copy(rec[len(rec)-idSize:], rec[start:start+idSize])
 		}
 		p += uint64(n)
 	}
@@ -238,27 +232,18 @@ func perfReadable(t *testing.T, path string) string {
 	return out
 }
 
-// sampleIDSize returns the size of the sample_id that ends the side-band
-// records of a perf.data file whose events all carry the same one.
-func sampleIDSize(t *testing.T, path string) int {
+// sideBandDecoder returns a decoder of the side-band records of a perf.data
+// file (perf gives all the events of a recording one sample_id layout).
+func sideBandDecoder(t *testing.T, path string) *sampler.Decoder {
 	t.Helper()
 	rd, closeData, err := openPerfData(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer closeData()
-	const idBits = unix.PERF_SAMPLE_TID | unix.PERF_SAMPLE_TIME | unix.PERF_SAMPLE_ID |
-		unix.PERF_SAMPLE_STREAM_ID | unix.PERF_SAMPLE_CPU | unix.PERF_SAMPLE_IDENTIFIER
-	size := -1
-	for _, ev := range rd.Header().Events {
-		n := 8 * bits.OnesCount64(ev.Attr.Sample_type&idBits)
-		if size >= 0 && n != size {
-			t.Fatalf("%s: events with sample_ids of %d and %d bytes", path, size, n)
-		}
-		size = n
-	}
-	if size < 0 {
+	evs := rd.Header().Events
+	if len(evs) == 0 {
 		t.Fatalf("%s: no events", path)
 	}
-	return size
+	return sampler.NewDecoder(sampler.Format{SampleType: evs[0].Attr.Sample_type, SampleIDAll: true})
 }
